@@ -51,7 +51,7 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return True
 
 
-def select_preset(presets: Mapping[str, T], name: str, **overrides: Any) -> T:
+def select_preset(presets: Mapping[str, T], name: str, /, **overrides: Any) -> T:
     """Return the preset called ``name`` with ``overrides`` applied and validated.
 
     Args:

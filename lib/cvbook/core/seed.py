@@ -40,7 +40,7 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True,
         threads = check_int(threads, "threads", min_value=1)
         torch.set_num_threads(threads)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (seeds legacy global users, e.g. sklearn)
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -31,7 +31,8 @@ from cvbook.core._validate import check_float, check_int
 from cvbook.core.device import amp_dtype, autocast
 
 Batch = Any
-LossFn = Callable[[nn.Module, Batch], "torch.Tensor | tuple[torch.Tensor, Mapping[str, torch.Tensor]]"]
+LossOut = "torch.Tensor | tuple[torch.Tensor, Mapping[str, torch.Tensor]]"
+LossFn = Callable[[nn.Module, Batch], LossOut]
 
 
 @dataclass
@@ -125,13 +126,13 @@ def fit(
     progress: bool = True,
     desc: str = "train",
     on_epoch_end: Callable[[int, History], None] | None = None,
+    set_mode: Callable[[nn.Module], Any] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``data``.
 
     Args:
-        model: the network; put in train mode at the start of every epoch (call
-            ``model.eval()`` on parts inside ``loss_fn`` or ``on_epoch_end`` to freeze
-            them, as FixRes fine-tuning does).
+        model: the network; put in train mode at the start of every epoch (see
+            ``set_mode``).
         data: a re-iterable of batches (a ``DataLoader``, a list), or a callable
             ``epoch -> iterable`` for data generated afresh each epoch.
         loss_fn: ``loss_fn(model, batch)`` returning a scalar loss or
@@ -146,6 +147,9 @@ def fit(
         progress: show a tqdm progress bar (rank 0 only).
         desc: progress bar label.
         on_epoch_end: ``callback(epoch, history)`` after each epoch.
+        set_mode: called on the model at the start of every epoch to set train/eval
+            modes; default ``model.train()``. Fine-tuning recipes that keep most of the
+            network in eval mode (FixRes) pass their own.
 
     Returns:
         The :class:`History` of per-epoch mean losses and metrics.
@@ -153,7 +157,8 @@ def fit(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError("optimizer must be a torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
     if not callable(loss_fn):
         raise TypeError("loss_fn must be callable as loss_fn(model, batch)")
     epochs = check_int(epochs, "epochs", min_value=1)
@@ -187,7 +192,10 @@ def fit(
         sampler = getattr(batches, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        net.train()
+        if set_mode is None:
+            net.train()
+        else:
+            set_mode(model)
         loss_sum = torch.zeros((), device=device)
         metric_sums: dict[str, torch.Tensor] = {}
         steps = 0

@@ -1,0 +1,813 @@
+"""FixRes: fixing the train-test resolution discrepancy (Touvron, Vedaldi, Douze, Jégou,
+NeurIPS 2019, arXiv:1906.06423).
+
+The chapter's library. Three parts:
+
+1. **The analysis** (paper §3). Training with ``RandomResizedCrop`` (RRC) takes a region
+   covering a fraction σ ~ U[σ_min, σ_max] of the image and resizes it to ``K_train``;
+   testing resizes the shorter side to ``s_test·K_test`` (s_test = 256/224) and centre
+   crops ``K_test``. An object of r pixels therefore appears with size
+   ``r·K_train/√(σHW)`` at train time and ``r·s_test·K_test/min(H, W)`` at test time, and
+
+   .. math:: \\frac{\\mathbb E[r_{train}]}{r_{test}}
+             = \\mathbb E[\\sigma^{-1/2}]\\,\\frac{K_{train}}{s_{test} K_{test}}
+               \\frac{\\min(H, W)}{\\sqrt{HW}},\\qquad
+             \\mathbb E[\\sigma^{-1/2}] = \\frac{2(\\sqrt{\\sigma_{max}}-\\sqrt{\\sigma_{min}})}
+                                               {\\sigma_{max}-\\sigma_{min}}
+
+   (:func:`expected_inv_sqrt_area`, :func:`apparent_size_ratio`), checked against a
+   Monte-Carlo simulation through torchvision's own transforms
+   (:func:`monte_carlo_apparent_size`).
+2. **Batched, on-device transforms** equivalent to RRC and Resize+CenterCrop
+   (:func:`sample_rrc_boxes`, :func:`center_crop_boxes`, :func:`crop_resize`), and data
+   sources with one interface for the synthetic scenes (:class:`TensorSource`) and an
+   ImageNet-style folder (:class:`FolderSource`).
+3. **The experiment**: train at ``K_train`` (:func:`train`), sweep the test
+   resolution (:func:`resolution_sweep`), pooled-activation statistics
+   (:func:`pooled_statistics`) and the FixRes fine-tuning as the authors ran it
+   (:func:`fixres_finetune`): the network in eval mode except the last BatchNorm, whose
+   running statistics re-adapt (affine weights frozen), only the classifier trained,
+   on images prepared with the *test* transform at ``K_test``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from cvbook.core._validate import (
+    check_choice,
+    check_float,
+    check_int,
+    check_range,
+    check_tensor,
+)
+from cvbook.core.device import autocast
+from cvbook.core.train import History, fit
+
+#: The paper's test-time resize ratio: resize the shorter side to 256/224·K, crop K.
+RESIZE_RATIO = 256 / 224
+#: torchvision's RandomResizedCrop defaults.
+RRC_SCALE = (0.08, 1.0)
+RRC_RATIO = (3 / 4, 4 / 3)
+
+
+# ----------------------------------------------------------------------------- analysis
+def expected_inv_sqrt_area(scale: tuple[float, float] = RRC_SCALE) -> float:
+    """E[σ^{-1/2}] for σ ~ U[lo, hi]: ``2(√hi − √lo)/(hi − lo)`` (paper §3.1).
+
+    For torchvision's default ``(0.08, 1)`` this is ≈ 1.559.
+    """
+    lo, hi = check_range(scale, "scale", low=0.0, high=1.0)
+    if lo <= 0:
+        raise ValueError(f"scale[0] must be > 0, got {lo}")
+    if hi == lo:
+        return 1 / math.sqrt(lo)
+    return 2 * (math.sqrt(hi) - math.sqrt(lo)) / (hi - lo)
+
+
+def test_resize_size(k_test: int, resize_ratio: float = RESIZE_RATIO) -> int:
+    """The shorter-side size ``int(resize_ratio·K_test)`` torchvision-style test
+    pipelines resize to before the centre crop (``int`` truncates, as in the paper's
+    and torchvision's reference scripts)."""
+    k_test = check_int(k_test, "k_test", min_value=1)
+    resize_ratio = check_float(resize_ratio, "resize_ratio", min_value=1.0)
+    return int(resize_ratio * k_test)
+
+
+def rrc_expected_inv_sqrt_area(scale: tuple[float, float] = RRC_SCALE,
+                                ratio: tuple[float, float] = RRC_RATIO,
+                                image_size: tuple[int, int] = (1, 1), *,
+                                attempts: int = 10, grid: int = 1500) -> float:
+    """E[σ^{-1/2}] under torchvision's *actual* ``RandomResizedCrop`` rule.
+
+    The paper's closed form assumes σ ~ U[scale]. torchvision draws σ and a log-uniform
+    aspect ratio ``a``, and *rejects* the crop unless it fits, i.e. unless
+    ``σ·HW·a <= W²`` and ``σ·HW/a <= H²``; after ``attempts`` rejections it falls back
+    to the central crop (aspect clamped to ``ratio``). Large σ with an extreme aspect
+    are rejected most, so small crops are over-represented and E[σ^{-1/2}] grows (by
+    about 5% for square images). With ``p(σ)`` the acceptance probability of one try,
+    ``P = E[p(σ)]`` and ``q = (1 - P)^attempts``:
+
+    .. math:: \\mathbb E[\\sigma^{-1/2}] = (1 - q)\\,
+              \\frac{\\mathbb E[\\sigma^{-1/2} p(\\sigma)]}{P} + q\\,\\sigma_{fb}^{-1/2}
+
+    evaluated by midpoint integration on a ``grid × grid`` lattice of (σ, log a).
+    (Rounding crop sides to integers is ignored: it matters only for tiny images.)
+    """
+    lo, hi = check_range(scale, "scale", low=0.0, high=1.0)
+    if lo <= 0:
+        raise ValueError(f"scale[0] must be > 0, got {lo}")
+    r_lo, r_hi = check_range(ratio, "ratio", low=1e-6, high=1e6)
+    h, w = (check_int(v, "image_size[i]", min_value=1) for v in image_size)
+    attempts = check_int(attempts, "attempts", min_value=1)
+    grid = check_int(grid, "grid", min_value=10)
+    sig = lo + (hi - lo) * (np.arange(grid) + 0.5) / grid
+    loga = math.log(r_lo) + (math.log(r_hi) - math.log(r_lo)) * (np.arange(grid) + 0.5) / grid
+    s2, a2 = sig[:, None], np.exp(loga)[None, :]
+    area = h * w
+    fits = (s2 * area * a2 <= w * w) & (s2 * area / a2 <= h * h)
+    p = fits.mean(1)  # acceptance probability given sigma, (grid,)
+    accept = p.mean()
+    q = (1 - accept) ** attempts
+    in_ratio = w / h
+    if in_ratio < r_lo:
+        fw, fh = w, round(w / r_lo)
+    elif in_ratio > r_hi:
+        fw, fh = round(h * r_hi), h
+    else:
+        fw, fh = w, h
+    sigma_fb = fw * fh / area
+    accepted_mean = (sig ** -0.5 * p).mean() / accept if accept > 0 else 0.0
+    return float((1 - q) * accepted_mean + q * sigma_fb ** -0.5)
+
+
+def apparent_size_ratio(k_train: int, k_test: int, *, scale: tuple[float, float] = RRC_SCALE,
+                        resize_ratio: float = RESIZE_RATIO,
+                        image_size: tuple[int, int] | None = None,
+                        account_for_rejection: bool = False,
+                        ratio: tuple[float, float] = RRC_RATIO) -> float:
+    """Mean apparent object size at train time over the size at test time (paper §3.1).
+
+    ``E[σ^{-1/2}] · K_train / (s_test·K_test) · min(H, W)/√(HW)``, with the effective
+    ``s_test·K_test`` = :func:`test_resize_size` (the integer size actually used).
+    A value above 1 means objects look larger during training than at test time.
+
+    Args:
+        k_train: train crop size K_train.
+        k_test: test crop size K_test.
+        scale: RRC's range of area fractions.
+        resize_ratio: s_test (256/224).
+        image_size: ``(H, W)`` of the images; square if ``None``.
+        account_for_rejection: use :func:`rrc_expected_inv_sqrt_area` (torchvision's
+            rejection of crops that do not fit) instead of the paper's closed form
+            :func:`expected_inv_sqrt_area` (σ exactly uniform).
+        ratio: RRC's aspect-ratio range (only with ``account_for_rejection``).
+    """
+    k_train = check_int(k_train, "k_train", min_value=1)
+    aspect = 1.0
+    hw = (1, 1)
+    if image_size is not None:
+        hw = tuple(check_int(v, "image_size[i]", min_value=1) for v in image_size)
+        aspect = min(hw) / math.sqrt(hw[0] * hw[1])
+    e = (rrc_expected_inv_sqrt_area(scale, ratio, hw) if account_for_rejection
+         else expected_inv_sqrt_area(scale))
+    return e * k_train / test_resize_size(k_test, resize_ratio) * aspect
+
+
+def matching_test_resolution(k_train: int, *, scale: tuple[float, float] = RRC_SCALE,
+                             resize_ratio: float = RESIZE_RATIO,
+                             account_for_rejection: bool = False) -> float:
+    """The K_test at which the apparent-size ratio is 1: ``E[σ^{-1/2}]·K_train/s_test``
+    (square images). ≈ 1.36·K_train for the defaults (≈ 1.44·K_train with
+    torchvision's rejection of crops that do not fit)."""
+    k_train = check_int(k_train, "k_train", min_value=1)
+    e = (rrc_expected_inv_sqrt_area(scale) if account_for_rejection
+         else expected_inv_sqrt_area(scale))
+    return e * k_train / check_float(resize_ratio, "resize_ratio", min_value=1.0)
+
+
+def monte_carlo_apparent_size(boxes: torch.Tensor, image_size: tuple[int, int], k_train: int,
+                              k_test: int, *, draws: int = 4000,
+                              scale: tuple[float, float] = RRC_SCALE,
+                              ratio: tuple[float, float] = RRC_RATIO,
+                              resize_ratio: float = RESIZE_RATIO,
+                              seed: int = 0) -> dict[str, Any]:
+    """Push ground-truth boxes through torchvision's own transforms and measure sizes.
+
+    Each draw picks a box, applies ``v2.RandomResizedCrop(K_train)`` (train) and
+    ``v2.Resize(int(s_test·K_test)) + v2.CenterCrop(K_test)`` (test) to it as a
+    ``tv_tensors.BoundingBoxes`` (with clamping off, so that a box partly outside the
+    crop keeps its true size), and records the apparent size ``√(w·h)``.
+
+    This is a simulation, not a hot path: one torchvision call per draw.
+
+    Args:
+        boxes: ``(M, 4)`` ground-truth boxes ``(x0, y0, x1, y1)`` in pixels.
+        image_size: ``(H, W)`` of the images the boxes live in.
+
+    Returns:
+        ``{"train": (draws,) array, "test": (draws,) array, "ratio": mean(train)/mean(test)}``
+    """
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    check_tensor(boxes, "boxes", ndim=2)
+    if boxes.shape[1] != 4 or boxes.shape[0] == 0:
+        raise ValueError(f"boxes must have shape (M, 4) with M >= 1, got {tuple(boxes.shape)}")
+    h, w = (check_int(v, "image_size[i]", min_value=1) for v in image_size)
+    draws = check_int(draws, "draws", min_value=1)
+    torch.manual_seed(seed)  # v2 transforms draw from the global generator
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randint(0, boxes.shape[0], (draws,), generator=gen)
+    canvas = torch.zeros(1, h, w, dtype=torch.uint8)
+    train_tf = v2.RandomResizedCrop(k_train, scale=scale, ratio=ratio, antialias=True)
+    test_tf = v2.Compose([v2.Resize(test_resize_size(k_test, resize_ratio), antialias=True),
+                          v2.CenterCrop(k_test)])
+    boxes = boxes.detach().float().cpu()
+
+    def size(b: torch.Tensor) -> float:
+        return float(torch.sqrt((b[0, 2] - b[0, 0]) * (b[0, 3] - b[0, 1])))
+
+    train, test = np.empty(draws), np.empty(draws)
+    for i, j in enumerate(pick.tolist()):
+        bb = tv_tensors.BoundingBoxes(boxes[j:j + 1], format="XYXY", canvas_size=(h, w),
+                                      clamping_mode=None)
+        train[i] = size(train_tf(tv_tensors.Image(canvas), bb)[1])
+        test[i] = size(test_tf(tv_tensors.Image(canvas), bb)[1])
+    return {"train": train, "test": test, "ratio": float(train.mean() / test.mean())}
+
+
+# ------------------------------------------------------------------- batched transforms
+def sample_rrc_boxes(n: int, height: int, width: int, *,
+                     scale: tuple[float, float] = RRC_SCALE,
+                     ratio: tuple[float, float] = RRC_RATIO,
+                     generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu", attempts: int = 10) -> torch.Tensor:
+    """Crop boxes distributed exactly as torchvision's ``RandomResizedCrop.get_params``,
+    for ``n`` images at once.
+
+    Per image: up to ``attempts`` tries of area ``σ·HW`` (σ ~ U[scale]) and aspect
+    ``exp(U[log ratio])``, rounded to integers and accepted if the crop fits; the first
+    accepted try is used, else the central crop with the aspect clamped to ``ratio``.
+
+    Returns:
+        ``(n, 4)`` float boxes ``(x0, y0, x1, y1)`` in pixel-edge coordinates.
+    """
+    n = check_int(n, "n", min_value=1)
+    height = check_int(height, "height", min_value=1)
+    width = check_int(width, "width", min_value=1)
+    s_lo, s_hi = check_range(scale, "scale", low=0.0, high=1.0)
+    r_lo, r_hi = check_range(ratio, "ratio", low=1e-6, high=1e6)
+    device = torch.device(generator.device if generator is not None else device)
+    area = height * width
+    opts = dict(generator=generator, device=device)
+    t_area = area * (s_lo + (s_hi - s_lo) * torch.rand(n, attempts, **opts))
+    log_r = math.log(r_lo) + (math.log(r_hi) - math.log(r_lo)) * torch.rand(n, attempts, **opts)
+    aspect = torch.exp(log_r)
+    w = torch.round(torch.sqrt(t_area * aspect))
+    h = torch.round(torch.sqrt(t_area / aspect))
+    ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    u_top, u_left = torch.rand(n, attempts, **opts), torch.rand(n, attempts, **opts)
+    top = torch.floor(u_top * (height - h + 1))
+    left = torch.floor(u_left * (width - w + 1))
+    first = torch.where(ok.any(1), ok.float().argmax(1), attempts)  # attempts = fallback
+    # fallback: central crop, aspect clamped to the ratio range
+    in_ratio = width / height
+    if in_ratio < r_lo:
+        fw, fh = width, int(round(width / r_lo))
+    elif in_ratio > r_hi:
+        fw, fh = int(round(height * r_hi)), height
+    else:
+        fw, fh = width, height
+    fb = torch.tensor([(height - fh) // 2, (width - fw) // 2, fh, fw], device=device,
+                      dtype=torch.float32)
+    cand = torch.stack([top, left, h, w], -1)  # (n, attempts, 4)
+    cand = torch.cat([cand, fb.expand(n, 1, 4)], 1)
+    sel = cand.gather(1, first[:, None, None].expand(n, 1, 4))[:, 0]
+    t, l_, hh, ww = sel.unbind(1)
+    return torch.stack([l_, t, l_ + ww, t + hh], 1)
+
+
+def center_crop_boxes(n: int, height: int, width: int, k: int, *,
+                      resize_ratio: float = RESIZE_RATIO,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """The region of the original image that ``Resize(int(s·K)) + CenterCrop(K)`` keeps,
+    with torchvision's rounding, as ``(n, 4)`` boxes in original pixel-edge coordinates."""
+    k = check_int(k, "k", min_value=1)
+    height = check_int(height, "height", min_value=1)
+    width = check_int(width, "width", min_value=1)
+    size = test_resize_size(k, resize_ratio)
+    short, long_ = (height, width) if height <= width else (width, height)
+    new_short, new_long = size, int(size * long_ / short)
+    new_h, new_w = (new_short, new_long) if height <= width else (new_long, new_short)
+    top = int(round((new_h - k) / 2.0))
+    left = int(round((new_w - k) / 2.0))
+    sy, sx = height / new_h, width / new_w
+    box = torch.tensor([left * sx, top * sy, (left + k) * sx, (top + k) * sy],
+                       dtype=torch.float32, device=device)
+    return box.expand(n, 4).clone()
+
+
+def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop each image to its box and resize to ``size × size``, all in one call.
+
+    Uses ``torchvision.ops.roi_align`` with ``aligned=True`` and an adaptive number of
+    samples per output pixel (``ceil(box/size)``), i.e. bilinear interpolation when
+    up-sampling and an area-averaging (anti-aliased) filter when down-sampling, close
+    to ``torchvision.transforms.v2.functional.resized_crop(antialias=True)``.
+
+    Args:
+        images: ``(N, C, H, W)`` float.
+        boxes: ``(N, 4)`` boxes ``(x0, y0, x1, y1)`` in pixel-edge coordinates.
+        size: output side.
+
+    Returns:
+        ``(N, C, size, size)``.
+    """
+    from torchvision.ops import roi_align
+
+    check_tensor(images, "images", ndim=4, floating=True)
+    check_tensor(boxes, "boxes", shape=(images.shape[0], 4))
+    size = check_int(size, "size", min_value=1)
+    idx = torch.arange(images.shape[0], device=images.device, dtype=images.dtype)[:, None]
+    rois = torch.cat([idx, boxes.to(images.dtype)], 1)
+    return roi_align(images, rois, output_size=(size, size), spatial_scale=1.0,
+                     sampling_ratio=0, aligned=True)
+
+
+def train_transform(images: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
+                    scale: tuple[float, float] = RRC_SCALE, ratio: tuple[float, float] = RRC_RATIO,
+                    hflip: bool = True) -> torch.Tensor:
+    """RandomResizedCrop(K) + random horizontal flip, batched on the images' device."""
+    check_tensor(images, "images", ndim=4, floating=True)
+    n, _, h, w = images.shape
+    boxes = sample_rrc_boxes(n, h, w, scale=scale, ratio=ratio, generator=generator,
+                             device=images.device)
+    out = crop_resize(images, boxes, k)
+    if hflip:
+        flip = torch.rand(n, generator=generator, device=boxes.device) < 0.5
+        out = torch.where(flip.to(out.device)[:, None, None, None], out.flip(-1), out)
+    return out
+
+
+def test_transform(images: torch.Tensor, k: int, *,
+                   resize_ratio: float = RESIZE_RATIO) -> torch.Tensor:
+    """Resize(int(s·K)) + CenterCrop(K), batched."""
+    check_tensor(images, "images", ndim=4, floating=True)
+    n, _, h, w = images.shape
+    return crop_resize(images, center_crop_boxes(n, h, w, k, resize_ratio=resize_ratio,
+                                                 device=images.device), k)
+
+
+# -------------------------------------------------------------------------- data sources
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class TensorSource:
+    """Images held as one tensor on the device; transforms run batched on the device.
+
+    Args:
+        train_images, train_labels: ``(N, C, H, W)`` float in [0, 1] and ``(N,)`` int64.
+        test_images, test_labels: the held-out split.
+        num_classes: number of classes.
+        batch_size: mini-batch size.
+        seed: seed of the generator used for shuffling and augmentation.
+        mean, std: per-channel normalisation applied after the transforms.
+        train_boxes: optional ``(N, 4)`` ground-truth boxes of the training images
+            (used by the apparent-size Monte Carlo).
+    """
+
+    def __init__(self, train_images: torch.Tensor, train_labels: torch.Tensor,
+                 test_images: torch.Tensor, test_labels: torch.Tensor, *, num_classes: int,
+                 batch_size: int = 128, seed: int = 0,
+                 mean: Sequence[float] = (0.5, 0.5, 0.5),
+                 std: Sequence[float] = (0.25, 0.25, 0.25),
+                 train_boxes: torch.Tensor | None = None) -> None:
+        for name, x, y in (("train", train_images, train_labels),
+                           ("test", test_images, test_labels)):
+            check_tensor(x, f"{name}_images", ndim=4, floating=True)
+            check_tensor(y, f"{name}_labels", ndim=1)
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(f"{name}_images and {name}_labels differ in length: "
+                                 f"{x.shape[0]} vs {y.shape[0]}")
+            if x.shape[0] == 0:
+                raise ValueError(f"{name}_images is empty")
+        self.num_classes = check_int(num_classes, "num_classes", min_value=2)
+        for y in (train_labels, test_labels):
+            if int(y.min()) < 0 or int(y.max()) >= num_classes:
+                raise ValueError(f"labels must lie in [0, {num_classes})")
+        if train_boxes is not None:
+            check_tensor(train_boxes, "train_boxes", shape=(train_images.shape[0], 4))
+        self.train_boxes = train_boxes
+        self.train_images, self.train_labels = train_images, train_labels
+        self.test_images, self.test_labels = test_images, test_labels
+        self.batch_size = check_int(batch_size, "batch_size", min_value=1)
+        dev = train_images.device
+        self.generator = torch.Generator(device=dev).manual_seed(check_int(seed, "seed",
+                                                                           min_value=0))
+        self.mean = torch.tensor(mean, device=dev).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=dev).view(1, -1, 1, 1)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.train_images.shape[-2:])  # type: ignore[return-value]
+
+    def _batches(self, x: torch.Tensor, y: torch.Tensor, shuffle: bool, transform
+                 ) -> _Batches:
+        return _Batches(self, x, y, shuffle, transform)
+
+    def train_batches(self, k: int, *, augment: bool = True) -> _Batches:
+        """Training batches at resolution ``k``: RRC + flip when ``augment``, else the
+        test transform (as FixRes fine-tuning uses)."""
+        check_int(k, "k", min_value=1)
+        if augment:
+            tf = lambda x: train_transform(x, k, generator=self.generator)  # noqa: E731
+        else:
+            tf = lambda x: test_transform(x, k)  # noqa: E731
+        return self._batches(self.train_images, self.train_labels, True, tf)
+
+    def test_batches(self, k: int) -> _Batches:
+        """Held-out batches at resolution ``k`` (test transform), in a fixed order."""
+        check_int(k, "k", min_value=1)
+        return self._batches(self.test_images, self.test_labels, False,
+                             lambda x: test_transform(x, k))
+
+
+class _Batches:
+    def __init__(self, src: TensorSource, x, y, shuffle, transform) -> None:
+        self.src, self.x, self.y, self.shuffle, self.transform = src, x, y, shuffle, transform
+
+    def __len__(self) -> int:
+        return (self.x.shape[0] + self.src.batch_size - 1) // self.src.batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, bs = self.x.shape[0], self.src.batch_size
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.src.generator, device=self.x.device)
+        else:
+            order = torch.arange(n, device=self.x.device)
+        for i in range(len(self)):
+            idx = order[i * bs:(i + 1) * bs]
+            xb = (self.transform(self.x[idx]) - self.src.mean) / self.src.std
+            yield xb, self.y[idx]
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def check_image_folder(root: str | os.PathLike, splits: Sequence[str] = ("train", "val")
+                       ) -> list[str]:
+    """Check that ``root`` is an ImageNet-style folder ``root/<split>/<class>/<image>``
+    with the same classes in every split; return the sorted class names.
+
+    Raises:
+        FileNotFoundError: ``root`` or a split is missing.
+        ValueError: a split has no class folders, a class has no images, or the splits'
+            classes differ.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data_root {str(root)!r} does not exist; point it to an ImageNet-style folder "
+            f"with {'/ and '.join(splits)}/ sub-folders, each holding one folder per class")
+    for split in splits:
+        if not (root / split).is_dir():
+            raise FileNotFoundError(f"{root / split} is missing: expected "
+                                    f"{root}/{split}/<class>/<image>")
+    classes_per_split = {}
+    for split in splits:
+        d = root / split
+        classes = sorted(p.name for p in d.iterdir() if p.is_dir())
+        if not classes:
+            raise ValueError(f"{d} has no class sub-folders: expected {d}/<class>/<image>")
+        for c in classes:
+            if not any(f.suffix.lower() in IMAGE_EXTENSIONS for f in (d / c).iterdir()):
+                raise ValueError(f"{d / c} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        classes_per_split[split] = classes
+    first = classes_per_split[splits[0]]
+    for split, classes in classes_per_split.items():
+        if classes != first:
+            raise ValueError(f"the class folders of {root / split} differ from those of "
+                             f"{root / splits[0]}")
+    return first
+
+
+class FolderSource:
+    """An ImageNet-style folder read with torchvision (the ``full`` preset).
+
+    Training batches use ``v2.RandomResizedCrop(K)`` + flip, test batches
+    ``v2.Resize(int(256/224·K)) + v2.CenterCrop(K)``, both followed by ImageNet
+    normalisation, in DataLoader worker processes.
+
+    Args:
+        root: folder with ``train/`` and ``val/`` sub-folders of class folders.
+        batch_size: mini-batch size.
+        workers: DataLoader worker processes.
+        seed: seed for shuffling.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, batch_size: int = 64, workers: int = 8,
+                 seed: int = 0) -> None:
+        self.classes = check_image_folder(root)
+        self.root = Path(root).expanduser()
+        self.num_classes = len(self.classes)
+        self.batch_size = check_int(batch_size, "batch_size", min_value=1)
+        self.workers = check_int(workers, "workers", min_value=0)
+        self.seed = check_int(seed, "seed", min_value=0)
+
+    def _loader(self, split: str, transform, shuffle: bool):
+        from torch.utils.data import DataLoader
+        from torchvision.datasets import ImageFolder
+
+        ds = ImageFolder(str(self.root / split), transform=transform)
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.workers, pin_memory=torch.cuda.is_available(),
+                          generator=torch.Generator().manual_seed(self.seed),
+                          persistent_workers=False)
+
+    @staticmethod
+    def _finish():
+        from torchvision.transforms import v2
+
+        return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+
+    def train_batches(self, k: int, *, augment: bool = True):
+        from torchvision.transforms import v2
+
+        check_int(k, "k", min_value=1)
+        if augment:
+            tf = [v2.RandomResizedCrop(k, antialias=True), v2.RandomHorizontalFlip()]
+        else:
+            tf = [v2.Resize(test_resize_size(k), antialias=True), v2.CenterCrop(k)]
+        return self._loader("train", v2.Compose(tf + self._finish()), True)
+
+    def test_batches(self, k: int):
+        from torchvision.transforms import v2
+
+        check_int(k, "k", min_value=1)
+        tf = [v2.Resize(test_resize_size(k), antialias=True), v2.CenterCrop(k)]
+        return self._loader("val", v2.Compose(tf + self._finish()), False)
+
+
+# ---------------------------------------------------------------------------- experiment
+def _last(model: nn.Module, kind: type) -> nn.Module:
+    found = [m for m in model.modules() if isinstance(m, kind)]
+    if not found:
+        raise ValueError(f"model has no {kind.__name__} module")
+    return found[-1]
+
+
+def last_batchnorm(model: nn.Module) -> nn.BatchNorm2d:
+    """The last ``BatchNorm2d`` in module order (the one before pooling in a ResNet or
+    :class:`cvbook.nn.convnet.ConvNet`)."""
+    return _last(model, nn.BatchNorm2d)  # type: ignore[return-value]
+
+
+def classifier(model: nn.Module) -> nn.Linear:
+    """The last ``nn.Linear`` in module order (the classifier ``fc``)."""
+    return _last(model, nn.Linear)  # type: ignore[return-value]
+
+
+def _ce_loss(net: nn.Module, batch) -> torch.Tensor:
+    x, y = batch
+    return F.cross_entropy(net(x), y)
+
+
+def train(model: nn.Module, source, k_train: int, *, epochs: int, lr: float = 0.1,
+          weight_decay: float = 5e-4, momentum: float = 0.9, amp: bool = False,
+          progress: bool = True, desc: str | None = None) -> History:
+    """Train from scratch at ``K_train`` with RandomResizedCrop + flip (SGD with
+    momentum, cosine learning-rate decay)."""
+    k_train = check_int(k_train, "k_train", min_value=1)
+    lr = check_float(lr, "lr", min_value=0.0, open_min=True)
+    data = source.train_batches(k_train, augment=True)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                          weight_decay=weight_decay, nesterov=True)
+    steps = check_int(epochs, "epochs", min_value=1) * len(data)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                pct_start=0.15)
+    return fit(model, data, _ce_loss, opt, epochs=epochs, scheduler=sched,
+               scheduler_step="step", amp=amp, progress=progress,
+               desc=desc or f"train @ {k_train}px")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, source, k: int, *, amp: bool = False) -> float:
+    """Top-1 accuracy on the held-out split with the test transform at resolution ``k``.
+    The model is evaluated in eval mode and its mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    correct = torch.zeros((), device=dev)
+    total = 0
+    try:
+        for x, y in source.test_batches(k):
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            with autocast(dev, enabled=amp):
+                correct += (model(x).argmax(1) == y).sum()
+            total += y.shape[0]
+    finally:
+        model.train(was_training)
+    return correct.item() / total
+
+
+def resolution_sweep(model: nn.Module, source, ks: Sequence[int], *, amp: bool = False,
+                     progress: bool = True, desc: str = "test resolutions") -> dict[int, float]:
+    """Top-1 accuracy at every test resolution in ``ks``: ``{K_test: accuracy}``."""
+    ks = [check_int(k, "ks[i]", min_value=1) for k in ks]
+    if not ks:
+        raise ValueError("ks must list at least one test resolution")
+    return {k: evaluate(model, source, k, amp=amp)
+            for k in tqdm(ks, desc=desc, disable=not progress)}
+
+
+@torch.no_grad()
+def pooled_statistics(model: nn.Module, source, ks: Sequence[int], *, max_batches: int = 4,
+                      threshold: float = 1e-2) -> dict[int, dict[str, float]]:
+    """Statistics of the globally pooled activations (the classifier's input) against
+    the test resolution (paper §3.2: their distribution shifts with K_test).
+
+    Returns, per K: the mean and standard deviation of the pooled activations, their
+    ``sparsity`` (fraction below ``threshold``), and ``q50``/``q90`` quantiles.
+    """
+    fc = classifier(model)
+    feats: list[torch.Tensor] = []
+    handle = fc.register_forward_pre_hook(lambda m, inp: feats.append(inp[0].detach().float()))
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out = {}
+    try:
+        for k in ks:
+            k = check_int(k, "ks[i]", min_value=1)
+            feats.clear()
+            for i, (x, _) in enumerate(source.test_batches(k)):
+                if i >= max_batches:
+                    break
+                model(x.to(dev))
+            f = torch.cat(feats).flatten()
+            q = torch.quantile(f[:200_000].cpu(), torch.tensor([0.5, 0.9]))
+            out[k] = {"mean": f.mean().item(), "std": f.std().item(),
+                      "sparsity": (f < threshold).float().mean().item(),
+                      "q50": q[0].item(), "q90": q[1].item()}
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return out
+
+
+def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
+                    lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 1e-4,
+                    amp: bool = False, progress: bool = True, copy_model: bool = True
+                    ) -> tuple[nn.Module, History]:
+    """The FixRes fine-tuning at the test resolution, as the authors ran it.
+
+    * the whole network is in eval mode **except the last BatchNorm**, whose running
+      statistics re-adapt to the activations at ``K_test`` (its affine weights stay
+      frozen);
+    * only the classifier (the last ``nn.Linear``) is trained, with SGD (momentum 0.9,
+      weight decay 1e-4);
+    * the training images are prepared with the **test** transform,
+      ``Resize(int(256/224·K_test)) + CenterCrop(K_test)``.
+
+    Args:
+        model: a trained classifier (left untouched when ``copy_model``).
+        source: a :class:`TensorSource` or :class:`FolderSource`.
+        k_test: the resolution to fine-tune and then test at.
+
+    Returns:
+        ``(fine_tuned_model, history)``.
+    """
+    k_test = check_int(k_test, "k_test", min_value=1)
+    lr = check_float(lr, "lr", min_value=0.0, open_min=True)
+    net = copy.deepcopy(model) if copy_model else model
+    bn, fc = last_batchnorm(net), classifier(net)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in fc.parameters():
+        p.requires_grad_(True)
+
+    def set_mode(m: nn.Module) -> None:
+        m.eval()
+        bn.train()  # running mean / variance re-estimated at K_test
+
+    opt = torch.optim.SGD(fc.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    hist = fit(net, source.train_batches(k_test, augment=False), _ce_loss, opt, epochs=epochs,
+               amp=amp, progress=progress, desc=f"FixRes fine-tune @ {k_test}px",
+               set_mode=set_mode)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(True)
+    return net, hist
+
+
+# ------------------------------------------------------------------------------ presets
+@dataclass(frozen=True)
+class FixResConfig:
+    """Settings of the chapter (names follow the paper: K_train, K_test).
+
+    Attributes:
+        data: ``"scenes"`` (synthetic, on device) or ``"folder"`` (ImageNet-style).
+        data_root: the folder for ``data="folder"``.
+        arch: ``"convnet"`` (:class:`cvbook.nn.convnet.ConvNet`) or ``"resnet50"``.
+        widths: the ConvNet's stage widths.
+        classes, clutter: the scenes world's shape classes and background clutter.
+        pretrained: load torchvision's ImageNet weights (``resnet50`` only; downloads).
+        image_size: side of the synthetic images (the "full resolution" RRC crops from).
+        n_train, n_test: synthetic split sizes.
+        k_train: training resolution K_train.
+        k_train_high: a higher training resolution for the "train lower, fine-tune,
+            beat training at the higher resolution" comparison (0 to skip).
+        k_tests: test resolutions of the sweep.
+        epochs: training epochs (0 = use the (pretrained) network as it is).
+        finetune_epochs, finetune_lr: the FixRes fine-tuning.
+        finetune_k: the resolution to fine-tune at (``None``: the best of the sweep).
+    """
+
+    data: str = "scenes"
+    data_root: str | None = None
+    arch: str = "convnet"
+    pretrained: bool = False
+    widths: tuple[int, ...] = (32, 64, 128)
+    classes: tuple[str, ...] = ("disk", "square", "triangle", "cross")
+    clutter: float = 0.1
+    image_size: int = 48
+    n_train: int = 6000
+    n_test: int = 2000
+    k_train: int = 24
+    k_train_high: int = 32
+    k_tests: tuple[int, ...] = (16, 20, 24, 28, 32, 36, 40, 48)
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    finetune_epochs: int = 3
+    finetune_lr: float = 0.01
+    finetune_k: int | None = None
+    amp: bool = False
+    workers: int = 8
+
+    def validate(self) -> None:
+        check_choice(self.data, "data", ("scenes", "folder"))
+        check_choice(self.arch, "arch", ("convnet", "resnet50"))
+        if self.data == "folder" and not self.data_root:
+            raise ValueError("data='folder' needs data_root: the path of an ImageNet-style "
+                             "folder with train/ and val/ sub-folders")
+        if self.pretrained and self.arch != "resnet50":
+            raise ValueError("pretrained weights exist only for arch='resnet50'")
+        for name in ("image_size", "n_train", "n_test", "k_train", "batch_size"):
+            check_int(getattr(self, name), name, min_value=1)
+        check_int(self.epochs, "epochs", min_value=0)
+        check_int(self.finetune_epochs, "finetune_epochs", min_value=1)
+        check_int(self.k_train_high, "k_train_high", min_value=0)
+        if not self.k_tests:
+            raise ValueError("k_tests must list at least one resolution")
+        for k in self.k_tests:
+            check_int(k, "k_tests[i]", min_value=8)
+        if self.finetune_k is not None:
+            check_int(self.finetune_k, "finetune_k", min_value=8)
+        check_float(self.lr, "lr", min_value=0.0, open_min=True)
+        check_float(self.finetune_lr, "finetune_lr", min_value=0.0, open_min=True)
+        if self.epochs == 0 and not self.pretrained:
+            raise ValueError("epochs=0 (no training) only makes sense with pretrained=True")
+
+
+PRESETS: dict[str, FixResConfig] = {
+    # 2-core CPU, offline, ~2 minutes: synthetic scenes, a small all-conv network.
+    "cpu": FixResConfig(),
+    # The paper's setting: a torchvision ResNet-50 pretrained at 224 px on ImageNet,
+    # tested from 224 to 448 px and fine-tuned at 384 px (paper Table 1 / §5).
+    "full": FixResConfig(data="folder", arch="resnet50", pretrained=True, k_train=224,
+                         k_train_high=0, k_tests=(128, 160, 224, 288, 320, 384, 448),
+                         epochs=0, batch_size=64, finetune_epochs=1,
+                         finetune_lr=1e-3,
+                         finetune_k=384, amp=True),
+}
+
+
+def build_model(cfg: FixResConfig, num_classes: int) -> nn.Module:
+    """The network of ``cfg`` (:class:`ConvNet` or torchvision's ResNet-50)."""
+    if cfg.arch == "convnet":
+        from cvbook.nn.convnet import ConvNet
+
+        return ConvNet(num_classes, widths=cfg.widths)
+    import torchvision
+
+    weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V1 if cfg.pretrained else None
+    net = torchvision.models.resnet50(weights=weights)
+    if net.fc.out_features != num_classes:
+        if cfg.pretrained:
+            raise ValueError(f"pretrained ResNet-50 has 1000 classes, the folder has "
+                             f"{num_classes}; use pretrained=False or the ImageNet classes")
+        net.fc = nn.Linear(net.fc.in_features, num_classes)
+    return net
+
+
+def build_source(cfg: FixResConfig, *, seed: int = 0, device: torch.device | str = "cpu"):
+    """The data of ``cfg``: synthetic scenes on ``device`` or the user's image folder."""
+    if cfg.data == "folder":
+        return FolderSource(cfg.data_root, batch_size=cfg.batch_size,  # type: ignore[arg-type]
+                            workers=cfg.workers, seed=seed)
+    from cvbook.data.scenes import SceneConfig, make_scenes
+
+    world = SceneConfig(image_size=cfg.image_size, classes=cfg.classes, clutter=cfg.clutter,
+                        distractors=(0, 0))
+    tr = make_scenes(cfg.n_train, world, seed=2 * seed, device=device)
+    te = make_scenes(cfg.n_test, world, seed=2 * seed + 1, device=device)
+    return TensorSource(tr.images, tr.labels, te.images, te.labels,
+                        num_classes=world.num_classes, batch_size=cfg.batch_size, seed=seed,
+                        train_boxes=tr.boxes)
