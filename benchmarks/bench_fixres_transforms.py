@@ -1,0 +1,54 @@
+"""FixRes's training transform: our batched RandomResizedCrop (one ``roi_align`` call for
+the whole batch, on the device) against torchvision's ``v2.RandomResizedCrop`` applied
+image by image, as a DataLoader would.
+
+    python benchmarks/bench_fixres_transforms.py [--n 512] [--size 64] [--k 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torchvision.transforms import v2
+
+from cvbook import fixres
+
+
+def timed(fn, device, repeats=3) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--k", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    tv = v2.RandomResizedCrop(args.k, antialias=True)
+    for dev in devices:
+        x = torch.rand(args.n, 3, args.size, args.size, device=dev)
+        g = torch.Generator(device=dev).manual_seed(0)
+        ours = timed(lambda: fixres.train_transform(x, args.k, generator=g), dev)
+        loop = timed(lambda: torch.stack([tv(img) for img in x]), dev)
+        print(f"{dev.type}: {args.n} images {args.size}px -> {args.k}px: batched "
+              f"{args.n / ours:.0f} img/s, torchvision per image {args.n / loop:.0f} img/s, "
+              f"ratio {loop / ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
