@@ -1,0 +1,424 @@
+"""C3DPO: canonical 3D pose networks for non-rigid structure from motion.
+
+Novotny, Ravi, Graham, Neverova, Vedaldi, ICCV 2019 (arXiv:1909.02533).
+
+Given only 2D keypoints ``Y`` (``K`` points, with visibility ``v``) of many instances
+of a deformable object class, C3DPO learns
+
+* a factorisation network Phi: ``Y, v -> (alpha, R)`` with shape coefficients
+  ``alpha`` in R^D, decoded by a *shared linear basis* into the canonical shape
+  ``X = B alpha + b`` (``K x 3``), and a rotation ``R = exp([w]x)``, so that the
+  orthographic projection ``Pi R X`` reproduces ``Y`` (paper Sec. 3.1, Eq. 1-3);
+* a canonicalisation network Psi that maps any rotated canonical shape ``R' X`` back to
+  ``X`` through the same basis (Sec. 3.2). Its existence is exactly what makes the
+  decomposition into shape and viewpoint unique (Theorem 1), so training Psi jointly
+  removes the rotation ambiguity that plain NRSfM suffers from.
+
+The baselines -- rigid Tomasi-Kanade factorisation and the flat ``z = 0`` prediction --
+and a reader of the official release's keypoint JSON format are here too.
+Everything is written from the paper; no code of the official release is used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cvbook.core._validate import check_float, check_int, check_tensor
+from cvbook.geometry.so3 import axis_angle_to_matrix, elementary_rotation, random_axis_angle
+
+__all__ = [
+    "C3DPO",
+    "Canonicaliser",
+    "Factoriser",
+    "center_keypoints",
+    "c3dpo_loss",
+    "flat_depth",
+    "inplane_rotation",
+    "load_keypoints_json",
+    "pseudo_huber",
+    "reprojection_loss",
+    "tomasi_kanade",
+]
+
+
+# ---------------------------------------------------------------------------- inputs
+def _check_kp(y: object, vis: object) -> tuple[torch.Tensor, torch.Tensor]:
+    y = check_tensor(y, "y", ndim=3, floating=True)
+    if y.shape[-1] != 2:
+        raise ValueError(f"y must have shape (N, K, 2), got {tuple(y.shape)}")
+    vis = check_tensor(vis, "vis", shape=(y.shape[0], y.shape[1]))
+    return y, vis.to(y.dtype)
+
+
+def center_keypoints(y: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """Subtract from each sample the mean of its *visible* keypoints (masked centring).
+
+    Args:
+        y: ``(N, K, 2)`` keypoints.
+        vis: ``(N, K)`` visibility (bool or 0/1).
+
+    Returns:
+        ``(N, K, 2)`` centred keypoints (invisible ones are shifted too, but carry no
+        information).
+    """
+    y, v = _check_kp(y, vis)
+    mean = (y * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
+    return y - mean
+
+
+def pseudo_huber(d2: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
+    """The robust penalty of the paper, applied to a *squared* distance ``d2``:
+    ``h(d2) = eps (sqrt(1 + d2 / eps^2) - 1)``: about ``d2 / (2 eps)`` (quadratic in the
+    distance) for ``d2 << eps^2`` and about ``sqrt(d2) - eps`` (linear in the distance,
+    robust to outliers) for ``d2 >> eps^2`` (Sec. 3.1)."""
+    d2 = check_tensor(d2, "d2", floating=True)
+    eps = check_float(eps, "eps", min_value=0.0, open_min=True)
+    return eps * (torch.sqrt(1 + d2 / (eps * eps)) - 1)
+
+
+def reprojection_loss(y: torch.Tensor, y_hat: torch.Tensor, vis: torch.Tensor,
+                      eps: float = 0.01) -> torch.Tensor:
+    """``l_re = sum_{n,k} v_nk h(||y_nk - y_hat_nk||^2) / sum_{n,k} v_nk`` (Eq. 3),
+    normalised by the number of visible points in the whole batch.
+
+    Both point sets are centred on their visible mean first, so that the unknown 2D
+    translation drops out. Shapes: ``y``, ``y_hat`` ``(N, K, 2)``, ``vis`` ``(N, K)``.
+    """
+    y, v = _check_kp(y, vis)
+    check_tensor(y_hat, "y_hat", shape=tuple(y.shape), floating=True)
+    d2 = ((center_keypoints(y, v) - center_keypoints(y_hat, v)) ** 2).sum(-1)
+    return (v * pseudo_huber(d2, eps)).sum() / v.sum().clamp_min(1)
+
+
+def inplane_rotation(theta: torch.Tensor) -> torch.Tensor:
+    """Rotations ``R_z(theta)`` ``(N, 3, 3)`` about the camera axis for angles ``(N,)``;
+    their top-left ``2 x 2`` block rotates image points."""
+    return elementary_rotation("z", check_tensor(theta, "theta", ndim=1, floating=True))
+
+
+# ---------------------------------------------------------------------------- networks
+class _Bottleneck(nn.Module):
+    """A fully connected residual block ``w -> w/4 -> w/4 -> w`` with batch norm."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        h = max(width // 4, 8)
+        self.body = nn.Sequential(
+            nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
+            nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
+            nn.Linear(h, width), nn.BatchNorm1d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.body(x))
+
+
+def _trunk(d_in: int, width: int, n_blocks: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
+                         *[_Bottleneck(width) for _ in range(n_blocks)])
+
+
+class Factoriser(nn.Module):
+    """Phi: 2D keypoints -> shape coefficients, canonical shape and viewpoint.
+
+    The input is ``[Y * v, v]`` (``3K`` numbers; Sec. 3.1). The basis is one linear
+    layer ``alpha -> B alpha + b`` whose bias is the mean shape; the rotation head
+    predicts an axis-angle ``w`` and ``R = exp([w]x)`` (Rodrigues).
+
+    Args:
+        n_keypoints: ``K``.
+        n_basis: ``D``, the number of shape basis vectors (10 for Human3.6M).
+        width: trunk width (1024 in the paper).
+        n_blocks: residual blocks (6 in the paper).
+    """
+
+    def __init__(self, n_keypoints: int, n_basis: int = 10, width: int = 256,
+                 n_blocks: int = 3) -> None:
+        super().__init__()
+        self.K = check_int(n_keypoints, "n_keypoints", min_value=2)
+        self.D = check_int(n_basis, "n_basis", min_value=1)
+        width = check_int(width, "width", min_value=8)
+        n_blocks = check_int(n_blocks, "n_blocks", min_value=0)
+        self.trunk = _trunk(3 * self.K, width, n_blocks)
+        self.alpha_head = nn.Linear(width, self.D)
+        self.rot_head = nn.Linear(width, 3)
+        self.basis = nn.Linear(self.D, 3 * self.K)
+        with torch.no_grad():
+            self.rot_head.weight.mul_(0.1)
+            self.rot_head.bias.zero_()
+            self.basis.weight.normal_(0.0, 0.01)
+            self.basis.bias.normal_(0.0, 0.1)
+
+    def decode(self, alpha: torch.Tensor) -> torch.Tensor:
+        """``X = B alpha + b``: coefficients ``(N, D)`` -> canonical shapes ``(N, K, 3)``."""
+        check_tensor(alpha, "alpha", shape=(None, self.D), floating=True)
+        return self.basis(alpha).reshape(-1, self.K, 3)
+
+    def forward(self, y: torch.Tensor, vis: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Args:
+            y: ``(N, K, 2)`` keypoints (centred here on the visible mean).
+            vis: ``(N, K)`` visibility.
+
+        Returns:
+            a dict with ``alpha`` ``(N, D)``, ``shape`` (canonical ``X``, ``(N, K, 3)``),
+            ``R`` ``(N, 3, 3)``, ``points`` (camera frame ``R X``, ``(N, K, 3)``) and
+            ``y_hat`` (``Pi R X``, ``(N, K, 2)``).
+        """
+        y, v = _check_kp(y, vis)
+        if y.shape[1] != self.K:
+            raise ValueError(f"y must have K={self.K} keypoints, got {y.shape[1]}")
+        yc = center_keypoints(y, v) * v[..., None]
+        feat = self.trunk(torch.cat([yc, v[..., None]], -1).flatten(1))
+        alpha = self.alpha_head(feat)
+        R = axis_angle_to_matrix(self.rot_head(feat))
+        X = self.decode(alpha)
+        P = X @ R.transpose(-1, -2)
+        return {"alpha": alpha, "shape": X, "R": R, "points": P, "y_hat": P[..., :2]}
+
+
+class Canonicaliser(nn.Module):
+    """Psi: a rotated canonical shape ``R' X`` ``(N, K, 3)`` -> coefficients
+    ``alpha'`` ``(N, D)``, to be decoded with Phi's *own* basis (Sec. 3.2)."""
+
+    def __init__(self, n_keypoints: int, n_basis: int = 10, width: int = 256,
+                 n_blocks: int = 3) -> None:
+        super().__init__()
+        self.K = check_int(n_keypoints, "n_keypoints", min_value=2)
+        self.D = check_int(n_basis, "n_basis", min_value=1)
+        self.trunk = _trunk(3 * self.K, check_int(width, "width", min_value=8),
+                            check_int(n_blocks, "n_blocks", min_value=0))
+        self.head = nn.Linear(width, self.D)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        check_tensor(X, "X", shape=(None, self.K, 3), floating=True)
+        return self.head(self.trunk(X.flatten(1)))
+
+
+class C3DPO(nn.Module):
+    """Phi and (optionally) Psi together.
+
+    Args:
+        n_keypoints, n_basis, width, n_blocks: see :class:`Factoriser`.
+        canonicalise: build Psi (``False`` gives the "without Psi" ablation).
+    """
+
+    def __init__(self, n_keypoints: int, n_basis: int = 10, width: int = 256,
+                 n_blocks: int = 3, canonicalise: bool = True) -> None:
+        super().__init__()
+        self.phi = Factoriser(n_keypoints, n_basis, width, n_blocks)
+        self.psi = Canonicaliser(n_keypoints, n_basis, width, n_blocks) if canonicalise else None
+
+    def forward(self, y: torch.Tensor, vis: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Phi's outputs (see :meth:`Factoriser.forward`)."""
+        return self.phi(y, vis)
+
+    @torch.no_grad()
+    def predict(self, y: torch.Tensor, vis: torch.Tensor,
+                batch_size: int = 4096) -> dict[str, torch.Tensor]:
+        """Inference in eval mode in chunks; returns Phi's outputs, detached."""
+        was = self.training
+        self.eval()
+        try:
+            outs = [self.phi(y[i:i + batch_size], vis[i:i + batch_size])
+                    for i in range(0, y.shape[0], batch_size)]
+        finally:
+            self.train(was)
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+
+def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float = 0.01,
+               inplane: float = 0.0, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training objective ``l_re + l_can`` (Eq. 3 and 5).
+
+    Args:
+        model: a :class:`C3DPO` (``model.psi is None`` drops ``l_can``).
+        y: ``(N, K, 2)`` keypoints; vis: ``(N, K)``.
+        eps: pseudo-Huber scale.
+        inplane: maximum in-plane rotation (radians) of the augmentation (Sec. 3.3;
+            the paper uses pi/8); 0 turns it off. Two randomly rotated copies of the
+            input go through Phi; the viewpoint comes from the first (rotation undone
+            by ``R_z^T``), the shape coefficients from the second, which makes the
+            shape invariant to in-plane rotations of the input.
+        generator: random stream for the rotations.
+
+    Returns:
+        ``(loss, {"reproj": ..., "canon": ...})``.
+    """
+    y, v = _check_kp(y, vis)
+    eps = check_float(eps, "eps", min_value=0.0, open_min=True)
+    inplane = check_float(inplane, "inplane", min_value=0.0, max_value=math.pi)
+    phi = model.phi if isinstance(model, C3DPO) else model.module.phi  # DDP-wrapped
+    psi = model.psi if isinstance(model, C3DPO) else model.module.psi
+    n = y.shape[0]
+    if inplane > 0:
+        th = (2 * torch.rand(2, n, generator=generator, device=y.device, dtype=y.dtype) - 1)
+        Rz = inplane_rotation(th.flatten() * inplane).reshape(2, n, 3, 3)
+        y2 = torch.cat([y @ Rz[0, :, :2, :2].transpose(-1, -2),
+                        y @ Rz[1, :, :2, :2].transpose(-1, -2)])
+        out = phi(y2, torch.cat([v, v]))
+        R = Rz[0].transpose(-1, -2) @ out["R"][:n]  # undo the first copy's rotation
+        X = out["shape"][n:]  # shape from the second copy
+        y_hat = (X @ R.transpose(-1, -2))[..., :2]
+    else:
+        out = phi(y, v)
+        X, y_hat = out["shape"], out["y_hat"]
+    l_re = reprojection_loss(y, y_hat, v, eps)
+    parts = {"reproj": l_re.detach()}
+    loss = l_re
+    if psi is not None:
+        Rr = axis_angle_to_matrix(random_axis_angle(X.shape[0], generator=generator,
+                                                    device=y.device, dtype=y.dtype))
+        X_back = phi.decode(psi(X @ Rr.transpose(-1, -2)))
+        l_can = pseudo_huber(((X - X_back) ** 2).sum(-1), eps).mean()
+        loss = loss + l_can
+        parts["canon"] = l_can.detach()
+    return loss, parts
+
+
+# ---------------------------------------------------------------------------- baselines
+def flat_depth(y: torch.Tensor) -> torch.Tensor:
+    """The trivial baseline: every keypoint at depth 0, ``(N, K, 2)`` -> ``(N, K)``."""
+    check_tensor(y, "y", ndim=3, floating=True)
+    return torch.zeros(y.shape[:2], dtype=y.dtype, device=y.device)
+
+
+def tomasi_kanade(y: torch.Tensor, vis: torch.Tensor, *, n_iter: int = 100
+                  ) -> dict[str, torch.Tensor]:
+    """Rigid orthographic factorisation (Tomasi and Kanade, 1992) with missing data.
+
+    All ``N`` samples are treated as views of one rigid shape ``S`` (``K x 3``): the
+    centred measurement matrix ``W`` (``2N x K``) has rank 3, ``W = M S``. Missing
+    entries are filled by alternating a rank-3 SVD fit and re-imputation. The affine
+    ambiguity ``M Q, Q^-1 S`` is fixed by the metric constraints (the two rows of every
+    camera orthonormal), solved by least squares for ``L = Q Q^T``.
+
+    Args:
+        y: ``(N, K, 2)`` keypoints; vis: ``(N, K)`` visibility.
+        n_iter: imputation rounds.
+
+    Returns:
+        a dict with ``shape`` ``(K, 3)``, ``R`` ``(N, 3, 3)`` (rows: camera axes; the
+        third is the cross product of the first two) and ``depth`` ``(N, K)`` (the
+        third coordinate of ``R S``, each sample centred).
+    """
+    y, v = _check_kp(y, vis)
+    n_iter = check_int(n_iter, "n_iter", min_value=1)
+    N, K, _ = y.shape
+    m = v.bool()[:, None, :].expand(N, 2, K).reshape(2 * N, K)
+    W0 = center_keypoints(y, v).transpose(1, 2).reshape(2 * N, K)
+    W = torch.where(m, W0, torch.zeros_like(W0))
+    for _ in range(n_iter):  # EM-style imputation of W = M S + t 1^T
+        t = W.mean(1, keepdim=True)
+        U, s, Vh = torch.linalg.svd(W - t, full_matrices=False)
+        W = torch.where(m, W0, (U[:, :3] * s[:3]) @ Vh[:3] + t)
+    W = W - W.mean(1, keepdim=True)
+    U, s, Vh = torch.linalg.svd(W, full_matrices=False)
+    M = U[:, :3] * s[:3].sqrt()
+    S = s[:3].sqrt()[:, None] * Vh[:3]  # (3, K)
+    a, b = M[0::2], M[1::2]  # (N, 3) each: x rows and y rows
+
+    def sym_row(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # p^T L q, L symmetric
+        return torch.stack([p[:, 0] * q[:, 0], p[:, 1] * q[:, 1], p[:, 2] * q[:, 2],
+                            p[:, 0] * q[:, 1] + p[:, 1] * q[:, 0],
+                            p[:, 0] * q[:, 2] + p[:, 2] * q[:, 0],
+                            p[:, 1] * q[:, 2] + p[:, 2] * q[:, 1]], -1)
+
+    A = torch.cat([sym_row(a, a), sym_row(b, b), sym_row(a, b)])
+    rhs = torch.cat([torch.ones(2 * N, dtype=y.dtype, device=y.device),
+                     torch.zeros(N, dtype=y.dtype, device=y.device)])
+    ell = torch.linalg.lstsq(A, rhs[:, None]).solution[:, 0]
+    L = torch.stack([ell[0], ell[3], ell[4], ell[3], ell[1], ell[5],
+                     ell[4], ell[5], ell[2]]).reshape(3, 3)
+    evals, evecs = torch.linalg.eigh(L)
+    Q = evecs * evals.clamp_min(1e-9).sqrt()  # L ~ Q Q^T
+    Mq = M @ Q
+    Sq = torch.linalg.solve(Q, S)  # Q^-1 S, (3, K)
+    r1, r2 = Mq[0::2], Mq[1::2]
+    r1n = r1 / r1.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    r2n = r2 / r2.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    r3 = torch.linalg.cross(r1n, r2n)
+    r3 = r3 / r3.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    R = torch.stack([r1n, r2n, r3], 1)
+    depth = r3 @ Sq  # (N, K)
+    depth = depth - depth.mean(1, keepdim=True)
+    return {"shape": Sq.T.contiguous(), "R": R, "depth": depth}
+
+
+# ---------------------------------------------------------------------------- real data
+def load_keypoints_json(path: str | os.PathLike, *, dtype: torch.dtype = torch.float32
+                        ) -> dict[str, torch.Tensor]:
+    """Read keypoints in the format of the official C3DPO release (Human3.6M,
+    PASCAL3D+, Up3D): a JSON list with one object per annotated instance,
+
+    ``{"kp_loc": [[x...], [y...]] (2 x K), "kp_vis": [v...] (K, 0/1),
+    "kp_loc_3d": [[x...], [y...], [z...]] (3 x K, optional), "file_name": ... }``.
+
+    A top-level object ``{"data": [...]}`` is accepted too.
+
+    Returns:
+        ``keypoints`` ``(N, K, 2)``, ``visible`` ``(N, K)`` bool and, when every entry
+        has it, ``points3d`` ``(N, K, 3)`` (camera frame).
+
+    Raises:
+        FileNotFoundError: no file at ``path`` (the message says how to get one).
+        ValueError: the file is not valid JSON or not in this format (the message names
+            the entry and field at fault).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"keypoint file not found: {p}. Download the keypoint JSON files of the "
+            "official C3DPO release (facebookresearch/c3dpo_nrsfm) and pass the path of "
+            "one of them, e.g. data_root='.../h36m_train.json'")
+    try:
+        db = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} is not valid JSON: {e}") from e
+    if isinstance(db, Mapping) and "data" in db:
+        db = db["data"]
+    if not isinstance(db, list) or not db:
+        raise ValueError(f"{p}: expected a non-empty JSON list of annotations, each with "
+                         "'kp_loc' (2 x K) and 'kp_vis' (K)")
+    kps, viss, p3 = [], [], []
+    K = None
+    for i, entry in enumerate(db):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{p}: entry {i} must be an object, got {type(entry).__name__}")
+        for key in ("kp_loc", "kp_vis"):
+            if key not in entry:
+                raise ValueError(f"{p}: entry {i} lacks the required field {key!r}")
+        try:
+            loc = torch.tensor(entry["kp_loc"], dtype=dtype)
+            vis = torch.tensor(entry["kp_vis"], dtype=dtype).flatten()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{p}: entry {i}: kp_loc/kp_vis must be numeric lists ({e})") from e
+        if loc.ndim != 2 or loc.shape[0] != 2:
+            raise ValueError(f"{p}: entry {i}: kp_loc must be 2 x K, got {tuple(loc.shape)}")
+        K = loc.shape[1] if K is None else K
+        if loc.shape[1] != K or vis.shape[0] != K:
+            raise ValueError(f"{p}: entry {i}: expected K={K} keypoints in kp_loc and "
+                             f"kp_vis, got {loc.shape[1]} and {vis.shape[0]}")
+        kps.append(loc.T)
+        viss.append(vis > 0)
+        if "kp_loc_3d" in entry:
+            try:
+                x3 = torch.tensor(entry["kp_loc_3d"], dtype=dtype)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{p}: entry {i}: kp_loc_3d must be numeric ({e})") from e
+            if x3.shape != (3, K):
+                raise ValueError(f"{p}: entry {i}: kp_loc_3d must be 3 x {K}, got "
+                                 f"{tuple(x3.shape)}")
+            p3.append(x3.T)
+    out = {"keypoints": torch.stack(kps), "visible": torch.stack(viss)}
+    if len(p3) == len(kps):
+        out["points3d"] = torch.stack(p3)
+    return out
