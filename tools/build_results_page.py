@@ -31,7 +31,10 @@ of methods, the direction of a change), which is what each claim states.
 
 def main() -> None:
     results = ROOT / "notebooks" / "results"
-    body = results_table(results) if results.is_dir() else "No chapter has results yet.\n"
+    toc = (ROOT / "_toc.yml").read_text()
+    linked = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb") if f"notebooks/{p.stem}" in toc}
+    body = (results_table(results, linked) if results.is_dir()
+            else "No chapter has results yet.\n")
     n = len(load_all_results(results)) if results.is_dir() else 0
     text = HEADER + f"{n} chapter(s) so far.\n\n" + body
     out = ROOT / "book" / "results.md"

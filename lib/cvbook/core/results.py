@@ -158,9 +158,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def results_table(directory: str | os.PathLike) -> str:
+def results_table(directory: str | os.PathLike, linked: set[str] | None = None) -> str:
     """A MyST/Markdown page body: for every chapter, one row per claim (chapter, claim,
-    holds, our evidence, the paper's numbers, runtime)."""
+    holds, our evidence, the paper's numbers, runtime). Chapters in ``linked`` (all when
+    ``None``) link to their notebook."""
     rows = ["| chapter | claim | holds | our numbers | paper (real data) | runtime (s) |",
             "|---|---|---|---|---|---|"]
     for r in load_all_results(directory):
@@ -168,7 +169,9 @@ def results_table(directory: str | os.PathLike) -> str:
                           for p in r["paper"]) or "–"
         for i, c in enumerate(r["claims"]):
             rows.append("| " + " | ".join([
-                f"[{r['chapter']}](../notebooks/{r['chapter']}.ipynb)" if i == 0 else "",
+                ((f"[{r['chapter']}](../notebooks/{r['chapter']}.ipynb)"
+                  if linked is None or r["chapter"] in linked else r["chapter"])
+                 if i == 0 else ""),
                 c["claim"], "yes" if c["holds"] else "**no**",
                 c["evidence"].replace("|", "/"),
                 paper if i == 0 else "",
