@@ -46,15 +46,27 @@ def get_device(prefer: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def _as_device(device: torch.device | str) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"device must be one of {_VALID[1:]} (optionally with an index); "
+                         f"got {device!r}") from e
+
+
 def supports_amp(device: torch.device | str) -> bool:
     """Whether mixed precision is worth turning on for ``device`` (CUDA only)."""
-    return torch.device(device).type == "cuda"
+    return _as_device(device).type == "cuda"
 
 
 def amp_dtype(device: torch.device | str) -> torch.dtype:
     """The half-precision type used by :func:`autocast` on ``device``:
     bfloat16 where the GPU supports it (no loss scaling needed), else float16."""
-    device = torch.device(device)
+    device = _as_device(device)
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     if device.type == "cuda":
@@ -64,7 +76,7 @@ def amp_dtype(device: torch.device | str) -> torch.dtype:
 
 def autocast(device: torch.device | str, enabled: bool = True):
     """A context manager for AMP on ``device``; a no-op when disabled or unsupported."""
-    device = torch.device(device)
+    device = _as_device(device)
     if not enabled or not supports_amp(device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
