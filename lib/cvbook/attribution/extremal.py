@@ -1,0 +1,562 @@
+"""Extremal perturbations (Fong, Patrick & Vedaldi, ICCV 2019, arXiv:1910.08485).
+
+An extremal perturbation is the mask ``m_a`` of a fixed area ``a`` that maximises the
+model's reward on the perturbed image (Eq. 4 of the paper)::
+
+    m_a = argmax_{m ∈ M, area(m) = a} Φ(m ⊗ x),
+
+where ``m ⊗ x`` keeps the image where ``m = 1`` and blurs (or fades) it where ``m = 0``
+(Eq. 1-2), and ``M`` holds *smooth* masks (Eq. 7-9: a smooth max-convolution of a coarse
+parameter grid). The area constraint is enforced with the ranking penalty of Eq. 6::
+
+    E(m) = Φ(m ⊗ x) − λ ‖vecsort(m) − r_a‖² / |Ω|,
+
+with ``r_a`` the sorted mask of area ``a`` and ``λ`` grown geometrically during the
+optimisation. Everything here is batched: all images and all areas are optimised
+together as one batch of ``N·A`` masks.
+
+:func:`channel_extremal_perturbation` applies the same idea to the channels of an
+intermediate layer (paper §4.3), and :func:`invert_features` shows what the selected
+channels encode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cvbook.attribution.core import (
+    Target,
+    _check_input,
+    get_module,
+    preserve_model,
+    reward,
+    target_indices,
+)
+from cvbook.core._validate import check_choice, check_float, check_int, check_tensor
+
+PERTURBATIONS = ("blur", "fade")
+VARIANTS = ("preserve", "delete", "dual")
+REWARDS = ("simple", "contrastive")
+
+
+# --------------------------------------------------------------------------- perturbation
+def gaussian_kernel1d(sigma: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Normalised 1-D Gaussian of standard deviation ``sigma`` (radius ``ceil(3σ)``)."""
+    sigma = check_float(sigma, "sigma", min_value=0.0)
+    if sigma == 0:
+        return torch.ones(1, device=device)
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, device=device, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(N, C, H, W)`` with *zero* padding (as in the paper)."""
+    check_tensor(x, "x", ndim=4, floating=True)
+    k = gaussian_kernel1d(sigma, x.device).to(x.dtype)
+    if k.numel() == 1:
+        return x.clone()
+    c, r = x.shape[1], k.numel() // 2
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(r, 0), groups=c)
+
+
+def blur_pyramid(x: torch.Tensor, *, num_levels: int = 8, max_sigma: float = 20.0
+                 ) -> torch.Tensor:
+    """The blur perturbation's pyramid (paper Eq. 2): level ``l`` blurred with
+    ``σ_l = σ_max (1 − l/(L−1))``, so level 0 is the most blurred and level ``L−1`` the
+    original. ``(N, C, H, W) -> (N, L, C, H, W)``."""
+    check_tensor(x, "x", ndim=4, floating=True)
+    L = check_int(num_levels, "num_levels", min_value=2)
+    check_float(max_sigma, "max_sigma", min_value=0.0)
+    return torch.stack([gaussian_blur(x, max_sigma * (1 - lvl / (L - 1)))
+                        for lvl in range(L)], 1)
+
+
+def apply_perturbation(pyramid: torch.Tensor, mask: torch.Tensor, index: torch.Tensor
+                       ) -> torch.Tensor:
+    """``m ⊗ x`` (paper Eq. 1-2): each pixel picks its blur level by linear
+    interpolation, mask 1 = original, 0 = most perturbed.
+
+    Args:
+        pyramid: ``(N, L, C, H, W)`` from :func:`blur_pyramid` (``L = 2`` levels
+            ``[baseline, x]`` give the "fade" perturbation).
+        mask: ``(B, 1, H, W)`` in [0, 1].
+        index: ``(B,)`` image of each mask.
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    L = pyramid.shape[1]
+    pos = mask.clamp(0, 1) * (L - 1)
+    lo = pos.detach().floor().clamp(max=L - 2)
+    frac = pos - lo
+    pyr = pyramid[index]                                   # (B, L, C, H, W)
+    C = pyr.shape[2]
+    lo_i = lo.long()[:, None].expand(-1, 1, C, -1, -1)    # (B, 1, C, H, W)
+    a = pyr.gather(1, lo_i)[:, 0]
+    b = pyr.gather(1, lo_i + 1)[:, 0]
+    return a + frac * (b - a)
+
+
+# --------------------------------------------------------------------------- smooth masks
+class SmoothMask(nn.Module):
+    """The smooth mask family of the paper (Eq. 7-9).
+
+    Parameters ``m̄`` live on a grid of step ``step`` pixels covering the image plus a
+    margin of ``σ`` pixels on each side; the mask is the smooth max-convolution
+
+        m(u) = smax_{i: |u − u_i| small} k(u − u_i) m̄_i,
+        k(d) = exp(−2 max(0, |d|/σ − ½)²),  smax_T(t) = Σ t e^{T t} / Σ e^{T t},
+
+    over the ``(2r+1)²`` grid points around ``u`` (``r = ceil(σ/step)``). The mask is
+    computed on the full frame (with margin); :meth:`crop` cuts the image part.
+
+    Args:
+        size: image ``(H, W)``.
+        step: grid step in pixels (7 at 224 px in the paper).
+        sigma: kernel width ``σ`` in pixels (21 at 224 px), also the margin.
+        temperature: ``T`` of the smooth max (20).
+        substeps: evaluate the smooth max at ``substeps × substeps`` points per grid
+            cell and upsample bilinearly (``None`` = ``step``: every pixel, exact). A
+            CPU economy: ``step / substeps`` times fewer kernel evaluations per axis.
+        device: where the kernel weights live.
+    """
+
+    def __init__(self, size: Sequence[int], *, step: int = 7, sigma: float = 21.0,
+                 temperature: float = 20.0, substeps: int | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        self.H, self.W = check_int(size[0], "size[0]", min_value=1), check_int(
+            size[1], "size[1]", min_value=1)
+        self.step = check_int(step, "step", min_value=1)
+        self.sigma = check_float(sigma, "sigma", min_value=0.0, open_min=True)
+        self.temperature = check_float(temperature, "temperature", min_value=0.0,
+                                       open_min=True)
+        self.margin = math.ceil(self.sigma)
+        self.full = (self.H + 2 * self.margin, self.W + 2 * self.margin)
+        self.grid = (math.ceil(self.full[0] / self.step), math.ceil(self.full[1] / self.step))
+        self.radius = math.ceil(self.sigma / self.step)
+        self.substeps = self.step if substeps is None else check_int(
+            substeps, "substeps", min_value=1, max_value=self.step)
+        r, s, q = self.radius, self.step, self.substeps
+        d = torch.arange(-r, r + 1, dtype=torch.float32, device=device) * s   # neighbour
+        # offsets of the evaluation points inside a cell (centres of q sub-blocks)
+        o = (torch.arange(q, dtype=torch.float32, device=device) + 0.5) * (s / q) - 0.5
+        dy = d[:, None, None, None] - o[None, None, :, None]                   # (K1,1,s,1)
+        dx = d[None, :, None, None] - o[None, None, None, :]                   # (1,K1,1,s)
+        dist = torch.sqrt(dy ** 2 + dx ** 2) / self.sigma                      # (K1,K1,q,q)
+        weight = torch.exp(-2 * (dist - 0.5).clamp(min=0) ** 2)
+        self.register_buffer("weight", weight.reshape((2 * r + 1) ** 2, q * q))
+
+    @property
+    def num_pixels_full(self) -> int:
+        return self.full[0] * self.full[1]
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, gh, gw)`` parameters in [0, 1] -> ``(B, 1, H + 2σ, W + 2σ)`` mask."""
+        check_tensor(params, "params", shape=(None, 1, *self.grid))
+        B = params.shape[0]
+        r, s, q = self.radius, self.step, self.substeps
+        gh, gw = self.grid
+        nb = F.unfold(params, 2 * r + 1, padding=r)                  # (B, K, gh*gw)
+        t = nb[:, :, None, :] * self.weight.to(params.dtype)[None, :, :, None]
+        w = torch.softmax(self.temperature * t, dim=1)             # smax weights over K
+        m = (w * t).sum(1)                                          # (B, q*q, gh*gw)
+        m = m.view(B, q, q, gh, gw).permute(0, 3, 1, 4, 2).reshape(B, 1, gh * q, gw * q)
+        if q != s:
+            m = F.interpolate(m, scale_factor=s / q, mode="bilinear", align_corners=False)
+        return m[..., :self.full[0], :self.full[1]]
+
+    def crop(self, mask: torch.Tensor) -> torch.Tensor:
+        """The image part ``(B, 1, H, W)`` of a full mask."""
+        p = self.margin
+        return mask[..., p:p + self.H, p:p + self.W]
+
+
+def area_reference(areas: torch.Tensor, num_pixels: int, image_pixels: int) -> torch.Tensor:
+    """Sorted reference masks ``r_a`` (paper Eq. 6): ``(A,) -> (A, num_pixels)``, zeros
+    followed by ``round(a · image_pixels)`` ones (the area is a fraction of the image)."""
+    ones = (areas * image_pixels).round().long().clamp(max=num_pixels)
+    idx = torch.arange(num_pixels, device=areas.device)
+    return (idx[None] >= (num_pixels - ones)[:, None]).float()
+
+
+# --------------------------------------------------------------------------- optimisation
+@dataclass
+class ExtremalResult:
+    """What :func:`extremal_perturbation` returns (N images, A areas).
+
+    Attributes:
+        masks: ``(N, A, H, W)`` the image part of each extremal mask, in [0, 1].
+        areas: ``(A,)`` the target areas.
+        mask_areas: ``(N, A)`` achieved area: the full mask's sum (margin included, the
+            constrained quantity) over the image's pixel count.
+        image_areas: ``(N, A)`` the mean of the image part of the mask.
+        rewards: ``(N, A)`` the final reward ``Φ(m_a ⊗ x)`` (for "delete" the reward of
+            the deleted image; for "dual" preserve minus delete).
+        full_reward: ``(N,)`` the reward of the unperturbed image.
+        baseline_reward: ``(N,)`` the reward of the fully perturbed image.
+        history: ``(iterations, N, A)`` the energy ``E(m)`` along the optimisation.
+        params: ``(N, A, gh, gw)`` the optimised parameters.
+    """
+
+    masks: torch.Tensor
+    areas: torch.Tensor
+    mask_areas: torch.Tensor
+    image_areas: torch.Tensor
+    rewards: torch.Tensor
+    full_reward: torch.Tensor
+    baseline_reward: torch.Tensor
+    history: torch.Tensor
+    params: torch.Tensor
+
+    @property
+    def area_error(self) -> torch.Tensor:
+        """``(N, A)`` achieved minus target area."""
+        return self.mask_areas - self.areas[None]
+
+    def normalised_rewards(self) -> torch.Tensor:
+        """``(N, A)`` ``(Φ(m_a⊗x) − Φ(blurred)) / (Φ(x) − Φ(blurred))``: 0 = no more
+        evidence than the fully perturbed image, 1 = as much as the whole image."""
+        den = (self.full_reward - self.baseline_reward)[:, None]
+        return (self.rewards - self.baseline_reward[:, None]) / den.where(
+            den.abs() > 1e-6, torch.full_like(den, 1e-6))
+
+    def saliency(self, smooth: float = 0.0) -> torch.Tensor:
+        """``(N, 1, H, W)``: the masks summed over areas (the paper's pointing-game map),
+        optionally blurred with ``σ = smooth · min(H, W)``."""
+        s = self.masks.sum(1, keepdim=True)
+        if smooth > 0:
+            s = gaussian_blur(s, smooth * min(s.shape[-2:]))
+        return s
+
+
+def _class_reward(output: torch.Tensor, target: Target, kind: str) -> torch.Tensor:
+    if kind == "simple":
+        return reward(output, target)
+    idx = target_indices(target, output.shape[0], output.device)
+    if idx is None:
+        raise ValueError("reward='contrastive' needs class targets (the best other class "
+                         "is subtracted); a callable target can implement its own contrast")
+    scores = output.float().flatten(2).mean(2) if output.ndim > 2 else output.float()
+    own = scores.gather(1, idx[:, None])[:, 0]
+    others = scores.scatter(1, idx[:, None], float("-inf")).amax(1)
+    return own - others
+
+
+def _repeat_target(target: Target, n: int, a: int, device: torch.device) -> Target:
+    idx = target_indices(target, n, device)
+    return target if idx is None else idx.repeat_interleave(a)
+
+
+def extremal_perturbation(
+    model: nn.Module, input: torch.Tensor, target: Target, *,
+    areas: Sequence[float] = (0.1,), variant: str = "preserve",
+    perturbation: str = "blur", reward_kind: str = "simple",
+    step: int = 7, sigma: float = 21.0, temperature: float = 20.0,
+    substeps: int | None = None, num_levels: int = 8, max_blur: float = 20.0,
+    iterations: int = 800, lr: float = 0.01, momentum: float = 0.9, dampening: float = 0.9,
+    lambda_start: float = 300.0, lambda_growth: float = 1.0035, jitter: bool = True,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> ExtremalResult:
+    """Extremal perturbations (paper Eq. 4-9), all images and all areas in one batch.
+
+    Args:
+        model: the network (left exactly as found).
+        input: ``(N, C, H, W)`` images.
+        target: class index / indices or a callable reward (see
+            :func:`cvbook.attribution.core.reward`).
+        areas: target areas ``a`` as fractions of the image (each in (0, 1]).
+        variant: ``"preserve"`` (maximise ``Φ(m⊗x)``), ``"delete"`` (minimise the reward
+            of the image with the mask's region perturbed) or ``"dual"`` (both).
+        perturbation: ``"blur"`` (a pyramid of ``num_levels`` Gaussian blurs up to
+            ``max_blur`` pixels) or ``"fade"`` (``x·m``: fade to black).
+        reward_kind: ``"simple"`` (the target's logit) or ``"contrastive"`` (the target's
+            logit minus the best other one).
+        step, sigma, temperature, substeps: the smooth mask family
+            (:class:`SmoothMask`).
+        iterations: SGD iterations (800 in the paper).
+        lr, momentum, dampening: SGD settings (0.01, 0.9, 0.9 in the paper).
+        lambda_start, lambda_growth: ``λ`` starts at 300 and is multiplied by 1.0035
+            after every iteration.
+        jitter: flip the perturbed image horizontally every other iteration.
+        callback: ``callback(iteration, masks)`` after every iteration (for animations).
+
+    Returns:
+        An :class:`ExtremalResult`.
+    """
+    _check_input(input)
+    check_tensor(input, "input", ndim=4, floating=True)
+    check_choice(variant, "variant", VARIANTS)
+    check_choice(perturbation, "perturbation", PERTURBATIONS)
+    check_choice(reward_kind, "reward_kind", REWARDS)
+    iterations = check_int(iterations, "iterations", min_value=1)
+    for name, v in (("lr", lr), ("lambda_start", lambda_start),
+                    ("lambda_growth", lambda_growth)):
+        check_float(v, name, min_value=0.0, open_min=True)
+    check_float(momentum, "momentum", min_value=0.0, max_value=1.0)
+    check_float(dampening, "dampening", min_value=0.0, max_value=1.0)
+    if isinstance(areas, (int, float)):
+        areas = (areas,)
+    if not isinstance(areas, (Sequence, torch.Tensor)) or len(areas) == 0:
+        raise ValueError(f"areas must be a non-empty sequence of fractions, got {areas!r}")
+    area_t = torch.as_tensor([float(check_float(a, "areas[i]", min_value=0.0, max_value=1.0))
+                              for a in areas], device=input.device)
+    if (area_t <= 0).any():
+        raise ValueError("areas must be > 0")
+    N, _, H, W = input.shape
+    A = len(area_t)
+    dev = input.device
+    gen = SmoothMask((H, W), step=step, sigma=sigma, temperature=temperature,
+                     substeps=substeps, device=dev)
+    x = input.detach().float()
+    if perturbation == "blur":
+        pyramid = blur_pyramid(x, num_levels=num_levels, max_sigma=max_blur)
+    else:
+        pyramid = torch.stack([torch.zeros_like(x), x], 1)
+    index = torch.arange(N, device=dev).repeat_interleave(A)        # (B,) image per row
+    tgt = _repeat_target(target, N, A, dev)
+    ref = area_reference(area_t, gen.num_pixels_full, H * W).repeat(N, 1)   # (B, P)
+    init = {"preserve": 1.0, "delete": 0.0, "dual": 0.5}[variant]
+    params = torch.full((N * A, 1, *gen.grid), init, device=dev, requires_grad=True)
+    opt = torch.optim.SGD([params], lr=lr, momentum=momentum, dampening=dampening)
+    history = torch.zeros(iterations, N * A, device=dev)
+
+    def rewards_of(mask_img: torch.Tensor, flip: bool) -> torch.Tensor:
+        batches = []
+        if variant in ("preserve", "dual"):
+            batches.append(apply_perturbation(pyramid, mask_img, index))
+        if variant in ("delete", "dual"):
+            batches.append(apply_perturbation(pyramid, 1 - mask_img, index))
+        xin = torch.cat(batches, 0)
+        if flip:
+            xin = xin.flip(-1)
+        out = model(xin)
+        t2 = tgt if len(batches) == 1 or not isinstance(tgt, torch.Tensor) else tgt.repeat(2)
+        r = _class_reward(out, t2, reward_kind)
+        if variant == "preserve":
+            return r
+        if variant == "delete":
+            return -r
+        return r[:N * A] - r[N * A:]
+
+    with preserve_model(model):
+        with torch.no_grad():
+            full_r = _class_reward(model(x), target, reward_kind)
+            base_r = _class_reward(model(pyramid[:, 0]), target, reward_kind)
+        lam = float(lambda_start)
+        for it in range(iterations):
+            mask_full = gen(params)
+            mask_img = gen.crop(mask_full)
+            r = rewards_of(mask_img, flip=jitter and it % 2 == 1)
+            sorted_m = mask_full.flatten(1).sort(dim=1).values
+            area_loss = ((sorted_m - ref) ** 2).mean(1)
+            energy = r - lam * area_loss
+            opt.zero_grad(set_to_none=True)
+            (-energy.sum()).backward()
+            opt.step()
+            with torch.no_grad():
+                params.clamp_(0, 1)
+            history[it] = energy.detach()
+            lam *= lambda_growth
+            if callback is not None:
+                callback(it, mask_img.detach())
+        with torch.no_grad():
+            mask_full = gen(params)
+            mask_img = gen.crop(mask_full)
+            if variant == "delete":
+                out = model(apply_perturbation(pyramid, 1 - mask_img, index))
+                final = _class_reward(out, tgt, reward_kind)
+            else:
+                out = model(apply_perturbation(pyramid, mask_img, index))
+                final = _class_reward(out, tgt, reward_kind)
+                if variant == "dual":
+                    out_d = model(apply_perturbation(pyramid, 1 - mask_img, index))
+                    final = final - _class_reward(out_d, tgt, reward_kind)
+    img_pixels = H * W
+    return ExtremalResult(
+        masks=mask_img.detach().view(N, A, H, W),
+        areas=area_t,
+        mask_areas=(mask_full.detach().flatten(1).sum(1) / img_pixels).view(N, A),
+        image_areas=mask_img.detach().flatten(1).mean(1).view(N, A),
+        rewards=final.view(N, A),
+        full_reward=full_r,
+        baseline_reward=base_r,
+        history=history.view(iterations, N, A),
+        params=params.detach().view(N, A, *gen.grid),
+    )
+
+
+# --------------------------------------------------------------------------- channels
+@dataclass
+class ChannelResult:
+    """What :func:`channel_extremal_perturbation` returns.
+
+    Attributes:
+        masks: ``(N, A, K)`` channel masks in [0, 1] (1 = kept).
+        areas: ``(A,)`` target fractions of the ``K`` channels.
+        rewards: ``(N, A)`` reward with only the masked channels (preserve).
+        full_reward: ``(N,)`` reward of the intact network.
+        history: ``(iterations, N, A)`` energy.
+    """
+
+    masks: torch.Tensor
+    areas: torch.Tensor
+    rewards: torch.Tensor
+    full_reward: torch.Tensor
+    history: torch.Tensor
+
+    def top_channels(self, k: int, area_index: int = 0) -> torch.Tensor:
+        """``(N, k)`` indices of the ``k`` channels with the largest mask values."""
+        return self.masks[:, area_index].topk(k, dim=1).indices
+
+
+def channel_extremal_perturbation(
+    model: nn.Module, input: torch.Tensor, target: Target, *, layer: str,
+    areas: Sequence[float] = (0.1,), variant: str = "preserve",
+    reward_kind: str = "simple", iterations: int = 300, lr: float = 0.05,
+    momentum: float = 0.9, dampening: float = 0.9, lambda_start: float = 300.0,
+    lambda_growth: float = 1.0035,
+) -> ChannelResult:
+    """Channel attribution (paper §4.3): a spatially constant mask ``m ∈ [0,1]^K``
+    multiplies the ``K`` channels of ``layer``; the same ranking area constraint (Eq. 6,
+    over channels) keeps a fraction ``a`` of them; all images and areas in one batch.
+
+    Args:
+        layer: module name whose ``(N, K, h, w)`` output is masked.
+        areas: fractions of the channels to keep.
+        variant: ``"preserve"`` (keep the masked channels, zero the rest) or ``"delete"``
+            (zero the masked channels).
+        others: as in :func:`extremal_perturbation`.
+
+    Returns:
+        A :class:`ChannelResult`.
+    """
+    _check_input(input)
+    check_choice(variant, "variant", ("preserve", "delete"))
+    check_choice(reward_kind, "reward_kind", REWARDS)
+    iterations = check_int(iterations, "iterations", min_value=1)
+    module = get_module(model, layer)
+    if module is None:
+        raise ValueError("layer must name an intermediate module, not the input")
+    if isinstance(areas, (int, float)):
+        areas = (areas,)
+    area_t = torch.as_tensor([check_float(a, "areas[i]", min_value=0.0, max_value=1.0)
+                              for a in areas], device=input.device)
+    N, A = input.shape[0], len(area_t)
+    dev = input.device
+    x = input.detach().float().repeat_interleave(A, 0)
+    tgt = _repeat_target(target, N, A, dev)
+    state: dict[str, torch.Tensor] = {}
+
+    def hook(mod, inp, out):
+        if not isinstance(out, torch.Tensor) or out.ndim < 2:
+            raise TypeError(f"layer {layer!r} must output an (N, K, ...) tensor")
+        if "mask" not in state:
+            return None
+        m = state["mask"] if variant == "preserve" else 1 - state["mask"]
+        return out * m.view(*m.shape, *([1] * (out.ndim - 2))).to(out.dtype)
+
+    with preserve_model(model):
+        handle = module.register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                out0 = model(input.detach().float())
+                full_r = _class_reward(out0, target, reward_kind)
+                probe = {}
+                h2 = module.register_forward_hook(lambda m, i, o: probe.setdefault("k", o))
+                model(input[:1].detach().float())
+                h2.remove()
+                K = probe["k"].shape[1]
+            ref = area_reference(area_t, K, K).repeat(N, 1)
+            init = 1.0 if variant == "preserve" else 0.0
+            params = torch.full((N * A, K), init, device=dev, requires_grad=True)
+            opt = torch.optim.SGD([params], lr=lr, momentum=momentum, dampening=dampening)
+            history = torch.zeros(iterations, N * A, device=dev)
+            lam = float(lambda_start)
+            for it in range(iterations):
+                state["mask"] = params
+                r = _class_reward(model(x), tgt, reward_kind)
+                if variant == "delete":
+                    r = -r
+                area_loss = ((params.sort(dim=1).values - ref) ** 2).mean(1)
+                energy = r - lam * area_loss
+                opt.zero_grad(set_to_none=True)
+                (-energy.sum()).backward()
+                opt.step()
+                with torch.no_grad():
+                    params.clamp_(0, 1)
+                history[it] = energy.detach()
+                lam *= lambda_growth
+            with torch.no_grad():
+                state["mask"] = params
+                final = _class_reward(model(x), tgt, reward_kind)
+        finally:
+            handle.remove()
+    return ChannelResult(masks=params.detach().view(N, A, K), areas=area_t,
+                         rewards=final.view(N, A), full_reward=full_r,
+                         history=history.view(iterations, N, A))
+
+
+def invert_features(model: nn.Module, input: torch.Tensor, *, layer: str,
+                    channel_mask: torch.Tensor | None = None, iterations: int = 200,
+                    lr: float = 0.05, tv_weight: float = 0.05,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Feature inversion (Mahendran & Vedaldi 2015), restricted to some channels: find an
+    image ``z`` whose activations at ``layer`` match those of ``input`` on the channels
+    selected by ``channel_mask``,
+
+        min_z ‖m ⊙ (φ(z) − φ(x))‖² / ‖m ⊙ φ(x)‖² + tv_weight · TV(z),   z ∈ [0, 1],
+
+    all images in one batch (Adam). What the salient channels encode is what survives in
+    ``z``: compare with the inversion from all channels.
+
+    Args:
+        input: ``(N, 3, H, W)`` images.
+        channel_mask: ``(N, K)`` weights in [0, 1] (``None``: all channels).
+
+    Returns:
+        ``(N, 3, H, W)`` reconstructions.
+    """
+    _check_input(input)
+    module = get_module(model, layer)
+    if module is None:
+        raise ValueError("layer must name an intermediate module")
+    iterations = check_int(iterations, "iterations", min_value=1)
+    feats: dict[str, torch.Tensor] = {}
+    with preserve_model(model):
+        handle = module.register_forward_hook(lambda m, i, o: feats.__setitem__("f", o))
+        try:
+            with torch.no_grad():
+                model(input.detach().float())
+                ref = feats["f"].detach()
+            m = (torch.ones(ref.shape[:2], device=ref.device) if channel_mask is None
+                 else check_tensor(channel_mask, "channel_mask",
+                                   shape=tuple(ref.shape[:2])).float())
+            m = m.view(*m.shape, *([1] * (ref.ndim - 2)))
+            norm = (m * ref).pow(2).flatten(1).sum(1).clamp(min=1e-8)
+            z = (0.5 + 0.05 * torch.randn(input.shape, generator=generator,
+                                          device=input.device)).requires_grad_(True)
+            opt = torch.optim.Adam([z], lr=lr)
+            for _ in range(iterations):
+                model(z)
+                err = (m * (feats["f"] - ref)).pow(2).flatten(1).sum(1) / norm
+                tv = ((z[..., 1:, :] - z[..., :-1, :]).abs().flatten(1).mean(1)
+                      + (z[..., :, 1:] - z[..., :, :-1]).abs().flatten(1).mean(1))
+                loss = (err + tv_weight * tv).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    z.clamp_(0, 1)
+        finally:
+            handle.remove()
+    return z.detach()

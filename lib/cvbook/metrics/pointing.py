@@ -1,0 +1,172 @@
+"""The pointing game (Zhang et al. 2016), as used by the extremal-perturbation and
+NormGrad papers: a saliency map *hits* when its maximum lies within ``tolerance``
+pixels of the ground truth of the explained class (the union of its boxes on VOC, its
+masks on COCO or on the scenes world). Accuracy is the mean over classes of the
+per-class hit rate, on "all" trials and on the "difficult" subset (here: a small object
+together with a distractor, the spirit of the paper's subset: images with a small
+object of the class and an object of another class).
+
+Vectorised: the distance of every ground-truth pixel to the pointed location is
+computed for the whole batch at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from cvbook.core._validate import check_float, check_tensor
+
+
+def gaussian_smooth(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur ``(N, 1, H, W)`` maps with a Gaussian of ``sigma`` pixels (zero padding)."""
+    from cvbook.attribution.extremal import gaussian_blur
+
+    return gaussian_blur(maps.float(), sigma) if sigma > 0 else maps
+
+
+def point(saliency: torch.Tensor, size: Sequence[int] | None = None, *,
+          smooth: float = 0.0) -> torch.Tensor:
+    """Where each map points: ``(N, 2)`` ``(x, y)`` pixel coordinates of its maximum.
+
+    Args:
+        saliency: ``(N, h, w)`` or ``(N, 1, h, w)`` maps.
+        size: image ``(H, W)``; maps of another size are bilinearly resized first.
+        smooth: Gaussian smoothing before the maximum, as a fraction of ``min(H, W)``
+            (the papers use 0.02 for gradient-like maps, 0.09 for extremal masks).
+    """
+    check_tensor(saliency, "saliency", floating=True)
+    s = saliency
+    if s.ndim == 3:
+        s = s[:, None]
+    if s.ndim != 4 or s.shape[1] != 1:
+        raise ValueError(f"saliency must be (N, H, W) or (N, 1, H, W), got {tuple(saliency.shape)}")
+    check_float(smooth, "smooth", min_value=0.0)
+    if size is not None and tuple(s.shape[-2:]) != tuple(size):
+        s = F.interpolate(s.float(), size=tuple(size), mode="bilinear", align_corners=False)
+    if smooth > 0:
+        s = gaussian_smooth(s, smooth * min(s.shape[-2:]))
+    W = s.shape[-1]
+    flat = s.flatten(1).argmax(1)
+    return torch.stack([flat % W, flat // W], 1).float()
+
+
+def hits(points: torch.Tensor, masks: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """``(N,)`` bool: is a ground-truth pixel within ``tolerance`` pixels of each point?
+
+    Args:
+        points: ``(N, 2)`` ``(x, y)`` in pixels (pixel ``(i, j)`` has centre ``(j, i)``).
+        masks: ``(N, H, W)`` bool ground truth of the explained class.
+        tolerance: radius in pixels (15 at ~224 px in the papers).
+    """
+    check_tensor(points, "points", ndim=2)
+    check_tensor(masks, "masks", ndim=3)
+    if points.shape != (masks.shape[0], 2):
+        raise ValueError(f"points must be (N, 2) with N = {masks.shape[0]}, got "
+                         f"{tuple(points.shape)}")
+    tol = check_float(tolerance, "tolerance", min_value=0.0)
+    H, W = masks.shape[-2:]
+    ys = torch.arange(H, device=masks.device, dtype=torch.float32)
+    xs = torch.arange(W, device=masks.device, dtype=torch.float32)
+    p = points.to(masks.device).float()
+    d2 = (ys[None, :, None] - p[:, 1, None, None]) ** 2 + (xs[None, None, :]
+                                                           - p[:, 0, None, None]) ** 2
+    return ((d2 <= tol * tol) & masks.bool()).flatten(1).any(1)
+
+
+def center_points(n: int, size: Sequence[int], device: torch.device | str = "cpu"
+                  ) -> torch.Tensor:
+    """The "center" baseline: ``(n, 2)`` points at the image centre."""
+    H, W = int(size[0]), int(size[1])
+    return torch.tensor([(W - 1) / 2, (H - 1) / 2], device=device).expand(n, 2).round()
+
+
+@dataclass
+class PointingGame:
+    """Accumulates pointing-game trials and reports per-class mean accuracies.
+
+    Args:
+        num_classes: number of classes.
+        tolerance: hit radius in pixels.
+
+    Example::
+
+        game = PointingGame(6, tolerance=5)
+        game.add(point(maps, (64, 64)), masks, labels, difficult)
+        game.accuracy()                 # {"all": 0.9, "difficult": 0.8}
+    """
+
+    num_classes: int
+    tolerance: float
+    _hits: list[torch.Tensor] = field(default_factory=list, repr=False)
+    _labels: list[torch.Tensor] = field(default_factory=list, repr=False)
+    _difficult: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    def add(self, points: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
+            difficult: torch.Tensor | None = None) -> torch.Tensor:
+        """Score a batch of trials: ``points (N, 2)``, ``masks (N, H, W)`` bool, ``labels
+        (N,)`` int class of each trial, ``difficult (N,)`` bool. Returns ``(N,)`` hits."""
+        h = hits(points, masks, self.tolerance)
+        check_tensor(labels, "labels", shape=(len(h),))
+        if difficult is None:
+            difficult = torch.zeros_like(h)
+        check_tensor(difficult, "difficult", shape=(len(h),))
+        if labels.dtype.is_floating_point or (labels < 0).any() or (
+                labels >= self.num_classes).any():
+            raise ValueError(f"labels must be ints in [0, {self.num_classes})")
+        self._hits.append(h.cpu())
+        self._labels.append(labels.cpu())
+        self._difficult.append(difficult.bool().cpu())
+        return h
+
+    def per_class(self, subset: str = "all") -> torch.Tensor:
+        """``(num_classes,)`` hit rate per class (NaN for a class without trials)."""
+        if subset not in ("all", "difficult"):
+            raise ValueError(f"subset must be 'all' or 'difficult', got {subset!r}")
+        if not self._hits:
+            raise ValueError("no trials were added")
+        h = torch.cat(self._hits).float()
+        y = torch.cat(self._labels)
+        keep = torch.cat(self._difficult) if subset == "difficult" else torch.ones_like(
+            y, dtype=torch.bool)
+        count = torch.bincount(y[keep], minlength=self.num_classes).float()
+        total = torch.bincount(y[keep], weights=h[keep], minlength=self.num_classes)
+        return torch.where(count > 0, total / count.clamp(min=1), torch.nan)
+
+    def accuracy(self) -> dict[str, float]:
+        """Mean per-class accuracy on ``"all"`` and ``"difficult"`` trials (classes
+        without trials are skipped), plus the trial counts."""
+        out: dict[str, float] = {}
+        for subset in ("all", "difficult"):
+            pc = self.per_class(subset)
+            out[subset] = float(pc[~pc.isnan()].mean()) if (~pc.isnan()).any() else float("nan")
+        out["n_all"] = int(sum(len(h) for h in self._hits))
+        out["n_difficult"] = int(torch.cat(self._difficult).sum())
+        return out
+
+
+def pointing_accuracy(saliency: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
+                      difficult: torch.Tensor, *, num_classes: int, tolerance: float,
+                      smooth: float = 0.0) -> dict[str, float]:
+    """One-call pointing game for single-label images (the scenes world).
+
+    Args:
+        saliency: ``(N, 1, h, w)`` maps (resized to the masks' size).
+        masks: ``(N, H, W)`` bool ground truth.
+        labels: ``(N,)`` classes; difficult: ``(N,)`` bool.
+    """
+    game = PointingGame(num_classes, tolerance)
+    game.add(point(saliency, masks.shape[-2:], smooth=smooth), masks, labels, difficult)
+    return game.accuracy()
+
+
+def center_baseline(masks: torch.Tensor, labels: torch.Tensor, difficult: torch.Tensor, *,
+                    num_classes: int, tolerance: float) -> dict[str, float]:
+    """Pointing accuracy of always pointing at the image centre."""
+    game = PointingGame(num_classes, tolerance)
+    game.add(center_points(len(labels), masks.shape[-2:], masks.device), masks, labels,
+             difficult)
+    return game.accuracy()

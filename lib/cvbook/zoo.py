@@ -1,0 +1,302 @@
+"""Small pretrained models shipped with the book, and the script that makes them.
+
+A chapter whose default preset cannot train a good enough network within its CPU budget
+loads one of these checkpoints instead (DESIGN §3). Each one is produced by this module
+(``python -m cvbook.zoo train NAME``), lives in ``cvbook/zoo/NAME.pt`` next to
+``NAME.pt.json`` (its config, seed, metrics, versions and sha256) and is loaded with
+``torch.load(weights_only=True)`` after its hash is checked.
+
+Command line::
+
+    python -m cvbook.zoo list
+    python -m cvbook.zoo train scenes_cnn            # writes cvbook/zoo/scenes_cnn.pt
+    python -m cvbook.zoo train scenes_cnn --smoke --out /tmp/zoo   # a seconds-long check
+    python -m cvbook.zoo verify scenes_cnn
+
+Python::
+
+    from cvbook.zoo import load_model
+    model = load_model("scenes_cnn")          # eval mode, on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cvbook.core._validate import check_choice, check_int
+from cvbook.core.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+
+ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+
+
+@dataclass(frozen=True)
+class SceneCNNRecipe:
+    """How a :class:`cvbook.nn.cnn.SceneCNN` of the zoo is trained.
+
+    Attributes:
+        image_size: side of the scenes (pixels).
+        classes: the shape classes (label order).
+        cue_prob: probability of the class-specific spurious cue in training images.
+        width: first-block width of the network.
+        epochs: passes over the training scenes (with random horizontal flips).
+        n_train: training scenes (drawn once).
+        n_test: held-out scenes for the recorded accuracy (drawn without the cue).
+        batch_size: mini-batch size.
+        lr: peak Adam learning rate (cosine decay to zero).
+        weight_decay: AdamW weight decay.
+        seed: seed of the data and the initialisation.
+    """
+
+    image_size: int = 64
+    classes: tuple[str, ...] = ("disk", "square", "triangle", "cross")
+    cue_prob: float = 0.0
+    width: int = 8
+    epochs: int = 10
+    n_train: int = 4000
+    n_test: int = 1000
+    batch_size: int = 64
+    lr: float = 4e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One model of the zoo: its name, what it is, and its training recipe."""
+
+    name: str
+    description: str
+    recipe: SceneCNNRecipe = field(default_factory=SceneCNNRecipe)
+
+
+ZOO: dict[str, ZooEntry] = {
+    "scenes_cnn": ZooEntry(
+        "scenes_cnn",
+        "SceneCNN (width 8) trained on 64 px scenes of four shape classes; used by "
+        "chapters 01 (extremal perturbations) and 02 (NormGrad).",
+        SceneCNNRecipe()),
+    "scenes_cnn_cue": ZooEntry(
+        "scenes_cnn_cue",
+        "The same network trained on scenes where a class-specific marker on the top "
+        "border (a spurious cue) appears with probability 0.8; chapter 02 uses it to show "
+        "adversarial locations.",
+        SceneCNNRecipe(cue_prob=0.8, epochs=6, n_train=3000)),
+}
+
+
+def _scene_config(recipe: SceneCNNRecipe, cue_prob: float):
+    from cvbook.data.scenes import SceneConfig
+
+    return SceneConfig(image_size=recipe.image_size, classes=tuple(recipe.classes),
+                       cue_prob=cue_prob)
+
+
+def scene_config(name: str, *, cue_prob: float | None = None):
+    """The :class:`~cvbook.data.scenes.SceneConfig` zoo entry ``name`` was trained on
+    (``cue_prob`` overrides the probability of the spurious cue)."""
+    check_choice(name, "name", list(ZOO))
+    recipe = ZOO[name].recipe
+    return _scene_config(recipe, recipe.cue_prob if cue_prob is None else cue_prob)
+
+
+def build_model(name: str) -> nn.Module:
+    """A freshly initialised network of zoo entry ``name`` (no weights loaded)."""
+    from cvbook.nn.cnn import SceneCNN
+
+    check_choice(name, "name", list(ZOO))
+    recipe = ZOO[name].recipe
+    return SceneCNN(num_classes=len(recipe.classes), width=recipe.width)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` (put in eval mode) on ``(N, 3, S, S)`` images."""
+    was = model.training
+    model.eval()
+    try:
+        correct = sum((model(images[i:i + batch_size]).argmax(1)
+                       == labels[i:i + batch_size]).sum() for i in range(0, len(images),
+                                                                        batch_size))
+    finally:
+        model.train(was)
+    return float(correct) / len(images)
+
+
+def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu",
+                    progress: bool = True, model: nn.Module | None = None
+                    ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train a :class:`~cvbook.nn.cnn.SceneCNN` following ``recipe``.
+
+    ``recipe.n_train`` scenes are drawn once (seeded from ``recipe.seed``); every epoch
+    visits them in a new order with random horizontal flips; AdamW with a cosine
+    learning rate.
+
+    Returns:
+        ``(model, metrics)`` with ``metrics = {"test_accuracy": ..., "train_loss": [...]}``
+        (accuracy on ``n_test`` held-out scenes without the cue; for a cue recipe also
+        ``"test_accuracy_cue"`` on held-out scenes that always carry the cue).
+    """
+    from tqdm.auto import tqdm
+
+    from cvbook.core.seed import seed_everything
+    from cvbook.data.scenes import make_scenes
+    from cvbook.nn.cnn import SceneCNN
+
+    if not isinstance(recipe, SceneCNNRecipe):
+        raise TypeError(f"recipe must be a SceneCNNRecipe, got {type(recipe).__name__}")
+    device = torch.device(device)
+    seed_everything(recipe.seed, threads=None)
+    if model is None:
+        model = SceneCNN(num_classes=len(recipe.classes), width=recipe.width)
+    model = model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
+                            weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(recipe.n_train / recipe.batch_size)
+    total = recipe.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    cfg = _scene_config(recipe, recipe.cue_prob)
+    losses: list[float] = []
+    gen = torch.Generator(device=device).manual_seed(recipe.seed)
+    data = make_scenes(recipe.n_train, cfg, seed=recipe.seed * 1000 + 1, device=device)
+    for _ in tqdm(range(recipe.epochs), desc="epochs", disable=not progress):
+        order = torch.randperm(recipe.n_train, generator=gen, device=device)
+        model.train()
+        run = torch.zeros((), device=device)
+        for i in range(steps_per_epoch):
+            idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            x, y = data.images[idx], data.labels[idx]
+            flip = torch.rand(len(idx), generator=gen, device=device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            run += loss.detach()
+        losses.append(round(float(run) / steps_per_epoch, 4))
+    model.eval()
+    test = make_scenes(recipe.n_test, _scene_config(recipe, 0.0),
+                       seed=10**6 + recipe.seed, device=device)
+    metrics: dict[str, Any] = {"test_accuracy": round(accuracy(model, test.images,
+                                                               test.labels), 4),
+                               "train_loss": losses}
+    if recipe.cue_prob > 0:
+        cue = make_scenes(recipe.n_test, _scene_config(recipe, 1.0),
+                          seed=10**6 + recipe.seed, device=device)
+        metrics["test_accuracy_cue"] = round(accuracy(model, cue.images, cue.labels), 4)
+    return model, metrics
+
+
+def checkpoint_path(name: str, directory: str | Path | None = None) -> Path:
+    """Where the weights of ``name`` live (``cvbook/zoo/NAME.pt`` by default)."""
+    check_choice(name, "name", list(ZOO))
+    return Path(directory if directory is not None else ZOO_DIR) / f"{name}.pt"
+
+
+def train(name: str, *, out: str | Path | None = None, smoke: bool = False,
+          device: str = "cpu", progress: bool = True) -> Path:
+    """Train zoo entry ``name`` and save it with its provenance.
+
+    Args:
+        name: a key of :data:`ZOO`.
+        out: output folder (default: the package's ``zoo/`` folder).
+        smoke: a seconds-long run (1 epoch of 256 scenes) to check that the script works.
+        device: where to train.
+
+    Returns:
+        The path of the written ``.pt`` file (its ``.pt.json`` lies beside it).
+    """
+    check_choice(name, "name", list(ZOO))
+    recipe = ZOO[name].recipe
+    if smoke:
+        recipe = dataclasses.replace(recipe, epochs=1, n_train=256, n_test=64)
+    model, metrics = train_scene_cnn(recipe, device=device, progress=progress)
+    path = checkpoint_path(name, out)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    meta = {"name": name, "description": ZOO[name].description,
+            "recipe": dataclasses.asdict(recipe), "seed": recipe.seed, "metrics": metrics,
+            "smoke": smoke, "command": f"python -m cvbook.zoo train {name}"
+            + (" --smoke" if smoke else ""),
+            "versions": {"torch": torch.__version__, "python": platform.python_version()}}
+    save_checkpoint(path, state, meta)
+    return path
+
+
+def info(name: str, directory: str | Path | None = None) -> dict[str, Any]:
+    """The provenance record (``NAME.pt.json``) of a zoo checkpoint."""
+    side = Path(str(checkpoint_path(name, directory)) + ".json")
+    if not side.is_file():
+        raise FileNotFoundError(f"no provenance file {side}; run `python -m cvbook.zoo "
+                                f"train {name}`")
+    return json.loads(side.read_text())
+
+
+def load_model(name: str, *, device: str | torch.device = "cpu",
+               directory: str | Path | None = None) -> nn.Module:
+    """Build zoo entry ``name``, load its checked weights (``weights_only=True``) and
+    return it in eval mode on ``device``.
+
+    Raises:
+        FileNotFoundError: the checkpoint is missing (train it with the command above).
+        ValueError: the file does not match the sha256 recorded beside it.
+    """
+    path = checkpoint_path(name, directory)
+    state = load_checkpoint(path, sha256=info(name, directory)["sha256"])
+    model = build_model(name)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def verify(name: str, directory: str | Path | None = None) -> bool:
+    """True when the checkpoint's bytes match the sha256 recorded beside it."""
+    return sha256_file(checkpoint_path(name, directory)) == info(name, directory)["sha256"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``python -m cvbook.zoo``)."""
+    parser = argparse.ArgumentParser(prog="python -m cvbook.zoo", description=__doc__
+                                     .split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list the zoo")
+    t = sub.add_parser("train", help="train a model and save it with its provenance")
+    t.add_argument("name", choices=sorted(ZOO))
+    t.add_argument("--out", default=None, help="output folder (default: the package's zoo/)")
+    t.add_argument("--smoke", action="store_true", help="a seconds-long check run")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--threads", type=int, default=None)
+    v = sub.add_parser("verify", help="check a checkpoint against its recorded sha256")
+    v.add_argument("name", choices=sorted(ZOO))
+    v.add_argument("--dir", default=None)
+    args = parser.parse_args(argv)
+    if args.cmd == "list":
+        for entry in ZOO.values():
+            print(f"{entry.name}: {entry.description}")
+        return 0
+    if args.cmd == "train":
+        if args.threads is not None:
+            torch.set_num_threads(check_int(args.threads, "threads", min_value=1))
+        path = train(args.name, out=args.out, smoke=args.smoke, device=args.device)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); metrics: "
+              f"{json.dumps(info(args.name, path.parent)['metrics'])}")
+        return 0
+    ok = verify(args.name, args.dir)
+    print(f"{args.name}: {'ok' if ok else 'HASH MISMATCH'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

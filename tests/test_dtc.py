@@ -1,0 +1,310 @@
+"""Deep Transfer Clustering: closed forms, brute force, scikit-learn and bad inputs."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import silhouette_score as sk_silhouette
+
+from cvbook import dtc
+from cvbook.metrics.clustering import cluster_acc
+
+
+def blobs(centres, n, scale=0.05, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    c = torch.as_tensor(centres, dtype=torch.float32)
+    x = c.repeat_interleave(n, 0) + scale * torch.randn(len(c) * n, c.shape[1], generator=g)
+    return x, torch.arange(len(c)).repeat_interleave(n)
+
+
+# ---------------------------------------------------------------- DEC objective
+
+
+def test_soft_assign_matches_formula():
+    g = torch.Generator().manual_seed(0)
+    z, mu = torch.randn(7, 3, generator=g), torch.randn(4, 3, generator=g)
+    for alpha in (1.0, 2.5):
+        d2 = ((z[:, None] - mu[None]) ** 2).sum(-1)
+        num = (1 + d2 / alpha) ** (-(alpha + 1) / 2)
+        torch.testing.assert_close(dtc.soft_assign(z, mu, alpha), num / num.sum(1, keepdim=True))
+
+
+def test_target_distribution_formula_and_sharpening():
+    q = torch.softmax(torch.randn(10, 4, generator=torch.Generator().manual_seed(1)), 1)
+    w = q**2 / q.sum(0)
+    p = dtc.target_distribution(q)
+    torch.testing.assert_close(p, w / w.sum(1, keepdim=True))
+    torch.testing.assert_close(p.sum(1), torch.ones(10))
+    # with balanced clusters the target is sharper (lower entropy) than q
+    qb = torch.tensor([[0.6, 0.4], [0.4, 0.6]])
+    pb = dtc.target_distribution(qb)
+    assert (pb.max(1).values > qb.max(1).values).all()
+
+
+def test_kl_matches_torch_and_dec_gradient():
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    mu = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    q = dtc.soft_assign(z, mu)
+    p = dtc.target_distribution(q)
+    kl = dtc.kl_divergence(p, q)
+    torch.testing.assert_close(kl, torch.nn.functional.kl_div(q.log(), p, reduction="batchmean"))
+    (kl * len(z)).backward()
+    # DEC (Xie et al. 2016) closed form for alpha = 1, p held fixed:
+    # dL/dz_i = 2 sum_k (1 + |z_i - mu_k|^2)^-1 (p_ik - q_ik)(z_i - mu_k)
+    diff = z.detach()[:, None] - mu[None]
+    inv = 1 / (1 + (diff**2).sum(-1))
+    grad = 2 * ((inv * (p - q.detach()))[..., None] * diff).sum(1)
+    torch.testing.assert_close(z.grad, grad)
+
+
+def test_rampup_and_ensemble():
+    assert dtc.rampup_weight(0, 10, 10.0) == pytest.approx(10 * math.exp(-5))
+    assert dtc.rampup_weight(5, 10, 10.0) == pytest.approx(10 * math.exp(-1.25))
+    assert dtc.rampup_weight(10, 10, 10.0) == 10.0 == dtc.rampup_weight(50, 10, 10.0)
+    assert dtc.rampup_weight(3, 0, 2.0) == 2.0
+    ens = dtc.TemporalEnsemble(5, 3, alpha=0.6)
+    c = torch.full((5, 3), 1 / 3)
+    for _ in range(3):  # bias correction: a constant input is returned exactly
+        torch.testing.assert_close(ens.update(c), c)
+    with pytest.raises(ValueError, match="q must have shape"):
+        ens.update(torch.zeros(4, 3))
+
+
+# ---------------------------------------------------------------- data and augmentation
+
+
+def test_augment_is_a_translation():
+    x = torch.zeros(50, 1, 8, 8)
+    x[:, 0, 4, 4] = 1.0
+    y = dtc.augment(x, max_shift=1, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    assert torch.allclose(y.sum((1, 2, 3)), torch.ones(50))
+    pos = y[:, 0].flatten(1).argmax(1)
+    r, c = pos // 8, pos % 8
+    assert ((r - 4).abs() <= 1).all() and ((c - 4).abs() <= 1).all()
+    assert len(set(zip(r.tolist(), c.tolist()))) > 4  # shifts vary per image
+    torch.testing.assert_close(dtc.augment(x, max_shift=0), x)
+    flipped = dtc.augment(x, max_shift=0, flip=True, generator=torch.Generator().manual_seed(0))
+    assert set(flipped[:, 0, 4].argmax(1).tolist()) == {3, 4}
+
+
+def test_split_novel_and_digits():
+    s = dtc.load_digits_split()
+    assert s.x_lab.shape[1:] == (1, 8, 8) and s.x_unlab.shape[0] == 896
+    assert set(s.y_lab.tolist()) == set(range(5)) == set(s.y_unlab.tolist())
+    assert 0 <= s.x_lab.min() and s.x_lab.max() <= 1
+    x, y = torch.rand(12, 1, 4, 4), torch.tensor([0, 1, 2, 3] * 3)
+    t = dtc.split_novel(x, y, known=[3], unknown=[0, 2], probes=[1], max_per_class=2)
+    assert t.y_lab.tolist() == [0, 0] and sorted(t.y_unlab.tolist()) == [0, 0, 1, 1]
+    assert t.x_probe.shape[0] == 2
+    with pytest.raises(ValueError, match="disjoint"):
+        dtc.split_novel(x, y, known=[0, 1], unknown=[1, 2])
+    with pytest.raises(ValueError, match="at least 2"):
+        dtc.split_novel(x, y, known=[0], unknown=[1])
+    with pytest.raises(ValueError, match="same length"):
+        dtc.split_novel(x, y[:5], known=[0], unknown=[1, 2])
+    with pytest.raises(ValueError, match="empty"):
+        dtc.split_novel(x[:0], y[:0], known=[0], unknown=[1, 2])
+    with pytest.raises(ValueError, match="no images"):
+        dtc.split_novel(x, y, known=[0], unknown=[1, 7])
+
+
+def test_pretrain_rejects_bad_labels():
+    bb = dtc.make_backbone(dtc.PRESETS["cpu"], 1)
+    x = torch.rand(6, 1, 8, 8)
+    with pytest.raises(ValueError, match="known classes"):
+        dtc.pretrain(bb, x, torch.tensor([0, 1, 2, 3, 4, 5]), 5, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="same length"):
+        dtc.pretrain(bb, x, torch.tensor([0, 1]), 5, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        dtc.pretrain(bb, x[:0], torch.tensor([], dtype=torch.long), 5, epochs=1,
+                     progress=False)
+    with pytest.raises(ValueError, match="n_classes"):
+        dtc.pretrain(bb, x, torch.zeros(6, dtype=torch.long), 1, epochs=1, progress=False)
+
+
+# ---------------------------------------------------------------- initialisation and training
+
+
+class Flatten(torch.nn.Module):
+    out_dim = 64
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_pca_bottleneck_reproduces_pca_and_kmeans():
+    from sklearn.decomposition import PCA
+
+    s = dtc.load_digits_split()
+    x = s.x_unlab[:200]
+    f = x.flatten(1)
+    init = dtc.pca_kmeans_init(f, 5, n_init=3, seed=0, rescale=False)
+    net = dtc.DTCNet(Flatten(), init)
+    z, q = dtc.predict(net, x)
+    ref = PCA(5, random_state=0).fit_transform(f.double().numpy())
+    np.testing.assert_allclose(z.numpy(), ref, atol=1e-4)
+    scaled = dtc.pca_kmeans_init(f, 5, n_init=3, seed=0)  # RMS distance to centre = 1
+    zs = dtc.predict(dtc.DTCNet(Flatten(), scaled), x)[0]
+    rms = (zs - scaled.centres[scaled.labels]).pow(2).sum(1).mean().sqrt()
+    assert rms.item() == pytest.approx(1.0, rel=1e-3)
+    assert cluster_acc(init.labels, q.argmax(1)) > 0.95  # q starts at the k-means solution
+    with pytest.raises(ValueError, match="k must be >= 2"):
+        dtc.pca_kmeans_init(f, 1)
+    with pytest.raises(ValueError, match="at least k"):
+        dtc.pca_kmeans_init(f[:3], 5)
+
+
+@pytest.mark.parametrize("mode", dtc.MODES)
+def test_train_dtc_modes_run(mode):
+    s = dtc.load_digits_split()
+    x, y = s.x_unlab[:96], s.y_unlab[:96]
+    init = dtc.pca_kmeans_init(x.flatten(1), 5, n_init=2)
+    net = dtc.DTCNet(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64)), init)
+    h = dtc.train_dtc(net, x, mode=mode, epochs=3, warmup_epochs=1, update_interval=1,
+                      batch_size=32, y=y, track_embeddings=True, progress=False)
+    assert len(h.acc) == 3 and h.embeddings.shape == (4, 96, 5) and h.pred.shape == (96,)
+    assert set(h.history.metrics) == {"kl", "consistency"}
+    assert all(math.isfinite(v) for v in h.history.loss)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        dtc.train_dtc(net, x, mode="bad")
+    with pytest.raises(ValueError, match="same length"):
+        dtc.train_dtc(net, x, y=y[:3])
+    with pytest.raises(ValueError, match="empty"):
+        dtc.train_dtc(net, x[:0])
+
+
+# ---------------------------------------------------------------- class-number estimation
+
+
+def test_constrained_kmeans_keeps_anchors_and_matches_kmeans():
+    from sklearn.cluster import KMeans
+
+    x, y = blobs([[0, 0], [3, 0], [0, 3], [3, 3]], 20)
+    lab, c = dtc.constrained_kmeans(x, 4, generator=torch.Generator().manual_seed(0))
+    assert cluster_acc(y, lab) == 1.0
+    sk = KMeans(4, n_init=5, random_state=0).fit(x.numpy())
+    inertia = ((x - c[lab]) ** 2).sum()
+    assert inertia.item() == pytest.approx(sk.inertia_, rel=1e-3)
+    # anchors: the first two blobs fixed as clusters 1 and 0 even though one point of
+    # blob 0 is placed on blob 2
+    fixed = torch.full((80,), -1)
+    fixed[:20], fixed[20:40] = 1, 0
+    x2 = x.clone()
+    x2[0] = x[45]
+    lab2, c2 = dtc.constrained_kmeans(x2, 4, fixed, generator=torch.Generator().manual_seed(0))
+    assert (lab2[:20] == 1).all() and (lab2[20:40] == 0).all()
+    torch.testing.assert_close(c2[1], x2[:20].mean(0))
+    assert cluster_acc(y[40:], lab2[40:]) == 1.0 and set(lab2[40:].tolist()) == {2, 3}
+    # exclusive: free points never join an anchor cluster, even one they sit on
+    fixed3 = torch.full((80,), -1)
+    fixed3[:20] = 0
+    lab3, _ = dtc.constrained_kmeans(x, 3, fixed3, exclusive=True,
+                                     generator=torch.Generator().manual_seed(0))
+    assert (lab3[:20] == 0).all() and (lab3[20:] != 0).all()
+
+
+def test_constrained_kmeans_bad_inputs():
+    x = torch.rand(10, 2)
+    with pytest.raises(ValueError, match="k must be >= 2"):
+        dtc.constrained_kmeans(x, 1)
+    with pytest.raises(ValueError, match="same length"):
+        dtc.constrained_kmeans(x, 3, torch.full((9,), -1))
+    with pytest.raises(ValueError, match="anchor clusters"):
+        dtc.constrained_kmeans(x, 2, torch.tensor([0, 1, 2] + [-1] * 7))
+    with pytest.raises(ValueError, match="empty"):
+        dtc.constrained_kmeans(x[:0], 2)
+    with pytest.raises(TypeError, match="fixed must be integer"):
+        dtc.constrained_kmeans(x, 2, torch.zeros(10))
+
+
+def test_silhouette_matches_sklearn():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    lab = torch.randint(0, 4, (40,), generator=g)
+    lab[0] = 9  # a singleton cluster scores 0, as in scikit-learn
+    assert dtc.silhouette_score(x, lab).item() == pytest.approx(sk_silhouette(x, lab))
+    with pytest.raises(ValueError, match="distinct"):
+        dtc.silhouette_score(x, torch.zeros(40, dtype=torch.long))
+
+
+def test_estimate_num_classes_on_blobs():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 6)) * 4
+    x, y = blobs(centres, 15, scale=0.3)
+    a, v = y < 3, (y >= 3) & (y < 5)
+    u = y >= 5
+    est = dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=7, n_iter=15,
+                                   n_init=3, generator=torch.Generator().manual_seed(0))
+    assert est.k == 5 and est.k_star == 5
+    assert est.candidates == list(range(1, 8)) and len(est.silhouette) == 7
+    # too few clusters: unlabelled classes land in probe clusters and are counted
+    assert est.probe_acc[0] < est.probe_acc[4] == 1.0
+    with pytest.raises(ValueError, match="unlabelled is empty"):
+        dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[:0])
+    with pytest.raises(ValueError, match="one label per row"):
+        dtc.estimate_num_classes(x[a], y[a][:5], x[v], y[v] - 3, x[u])
+    with pytest.raises(ValueError, match="k_max must be >= 2"):
+        dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=1)
+
+
+# ---------------------------------------------------------------- presets, full path on fake data
+
+
+def test_summarise_handles_missing_methods():
+    runs = [{"a": {"acc": 0.5}, "b": {"acc": 1.0}}, {"a": {"acc": 0.7}}]
+    out = dtc.summarise(runs)
+    assert out["a"]["acc"] == pytest.approx((0.6, 0.1, 2)) and out["b"]["acc"] == (1.0, 0.0, 1)
+    with pytest.raises(ValueError, match="empty"):
+        dtc.summarise([])
+
+
+def test_presets_validate():
+    for cfg in dtc.PRESETS.values():
+        cfg.validate()
+    with pytest.raises(ValueError, match="disjoint"):
+        dataclasses.replace(dtc.PRESETS["cpu"], unknown=(4, 5)).validate()
+    with pytest.raises(ValueError, match="anchors"):
+        dataclasses.replace(dtc.PRESETS["cpu"], anchors=(7,)).validate()
+    with pytest.raises(ValueError, match="dataset"):
+        dataclasses.replace(dtc.PRESETS["cpu"], dataset="mnist").validate()
+
+
+class FakeCIFAR:
+    """Same format as torchvision's CIFAR10/100: .data (N, 32, 32, 3) uint8, .targets."""
+
+    def __init__(self, root, train=True, download=False, n_classes=10, per_class=2):
+        rng = np.random.default_rng(0)
+        self.data = rng.integers(0, 256, (n_classes * per_class, 32, 32, 3), dtype=np.uint8)
+        self.targets = [c for c in range(n_classes) for _ in range(per_class)]
+
+
+def test_full_preset_path_on_fake_cifar(monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR)
+    cfg = dataclasses.replace(dtc.PRESETS["full"], pretrain_epochs=1, epochs=1, n_init=1,
+                              batch_size=10, modes=("te",), warmup_epochs=0)
+    split = dtc.load_split(cfg)
+    assert split.x_lab.shape == (10, 3, 32, 32) and split.x_lab.max() <= 1
+    out = dtc.run_seed(cfg, split, 0, progress=False, estimate_k=False)
+    assert set(out["scores"]) == {"k-means, raw pixels", "k-means, random network",
+                                  "k-means, transferred features", "DTC (te)"}
+    assert out["features"].shape == (10, 512)
+
+
+def test_cifar100_probe_split(monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100",
+                        lambda *a, **k: FakeCIFAR(*a, n_classes=100, per_class=1, **k))
+    split = dtc.load_split(dtc.PRESETS["full_cifar100"])
+    assert split.x_lab.shape[0] == 80 and split.x_probe.shape[0] == 10
+    assert split.x_unlab.shape[0] == 10 and split.y_probe.tolist() == list(range(10))
+    feats = torch.randn(100, 4)
+    est = dtc.estimate_num_classes(feats[:80], split.y_lab, feats[80:90], split.y_probe,
+                                   feats[90:], k_max=3, n_init=1)
+    assert 1 <= est.k <= 3
