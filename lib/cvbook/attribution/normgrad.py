@@ -37,7 +37,7 @@ from cvbook.attribution.core import (
     saliency,
     target_indices,
 )
-from cvbook.core._validate import check_choice, check_float, check_tensor
+from cvbook.core._validate import check_choice, check_float, check_int, check_tensor
 
 NORMGRAD_VARIANTS = ("identity", "selective", "proper")
 
@@ -154,30 +154,50 @@ def combine_maps(maps: Sequence[torch.Tensor], size: Sequence[int], *,
 
 def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
                   method: Callable[..., torch.Tensor] = normgrad, lr: float = 0.0025,
-                  adversarial: bool = False, **kwargs) -> torch.Tensor:
+                  adversarial: bool = False, chunk_size: int | None = None,
+                  **kwargs) -> torch.Tensor:
     """Meta-saliency (CVPR paper §4, Eq. 8): take one SGD step
-    ``θ' = θ − η ∇_θ CE(Φ_θ(x), c)`` toward the explained class ``c`` (eval mode, batch
-    norm frozen; for dense outputs the cross-entropy is averaged over positions), compute
-    ``method`` with ``θ'``, and put ``θ`` back exactly. ``adversarial=True`` negates the
-    loss (the step goes *away* from ``c``): the map then shows *adversarial locations*.
+    ``θ'_i = θ − η ∇_θ CE(Φ_θ(x_i), c_i)`` toward the explained class ``c_i`` of each
+    image (eval mode, batch norm frozen; for dense outputs the cross-entropy is averaged
+    over positions), compute ``method`` with ``θ'_i``, and put ``θ`` back exactly.
+    ``adversarial=True`` negates the loss (the step goes *away* from ``c``): the map then
+    shows *adversarial locations*.
 
-    The step depends on the image, so images are processed one at a time (each is one
-    forward/backward pass plus the method's own cost).
+    The step depends on the image and its class, so every image has its own weights
+    ``θ'_i``. For the backprop methods of this package (:func:`normgrad` in all three
+    variants, :func:`~cvbook.attribution.gradient`, :func:`~cvbook.attribution.grad_cam`,
+    :func:`~cvbook.attribution.linear_approx`) all images are handled *together*: the
+    per-image gradients come from ``torch.func.vmap`` over ``torch.func.grad``, the
+    per-image weights ``θ'_i`` are a batch of parameter sets, and the saliency pass is a
+    second vmapped forward/backward with :func:`torch.func.functional_call`; the module's
+    own parameters and buffers are never written. Any other ``method`` falls back to one
+    image at a time (step, explain, restore).
 
     Args:
         method: a saliency function ``method(model, x, target, **kwargs)``.
         lr: the step size ``η`` (0.0025 in the authors' scripts).
-        kwargs: passed to ``method`` (``layer=...``).
+        adversarial: step up the loss instead of down.
+        chunk_size: images per vmapped chunk (each holds a copy of the parameters);
+            ``None`` picks as many as keep the copies under about 256 Mi numbers.
+        kwargs: passed to ``method`` (``layer=...``, ``variant=...``, ``resize=...``).
 
     Returns:
         ``(N, 1, h, w)`` maps.
     """
     _check_input(input)
     lr = check_float(lr, "lr", min_value=0.0)
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", min_value=1)
     idx = target_indices(target, input.shape[0], input.device)
     if idx is None:
         raise ValueError("meta_saliency needs class targets (the step is a cross-entropy "
                          "step toward the class)")
+    sign = 1.0 if adversarial else -1.0
+    fast = _batched_aggregate(model, method, kwargs)
+    if fast is not None:
+        layer, aggregate, resize = fast
+        return _meta_saliency_batched(model, input.detach(), idx, sign * lr, layer,
+                                      aggregate, resize, chunk_size)
     maps = []
     with preserve_model(model, freeze=False, restore_params=True):
         params = [p for p in model.parameters() if p.is_floating_point()]
@@ -186,17 +206,9 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
             p.requires_grad_(True)
         for i in range(input.shape[0]):
             xi = input[i:i + 1].detach()
-            out = model(xi)
-            logits = out.float()
-            if logits.ndim > 2:
-                logits = logits.flatten(2).transpose(1, 2).flatten(0, 1)
-                ti = idx[i].expand(logits.shape[0])
-            else:
-                ti = idx[i:i + 1]
-            loss = F.cross_entropy(logits, ti)
+            loss = _step_loss(model(xi), idx[i])
             grads = torch.autograd.grad(loss, params, allow_unused=True)
             with torch.no_grad():
-                sign = 1.0 if adversarial else -1.0
                 for p, g in zip(params, grads):
                     if g is not None:
                         p.add_(sign * lr * g)
@@ -207,6 +219,141 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
                     for p, v in zip(params, saved):
                         p.copy_(v)
     return torch.cat(maps, 0)
+
+
+def _step_loss(out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a one-image output ``(1, C)`` or ``(1, C, *spatial)`` (averaged
+    over positions) toward the class ``c`` (a 0-d tensor); no data-dependent control
+    flow, so it runs under ``torch.func.vmap``."""
+    logits = out.float()
+    if logits.ndim > 2:
+        logits = logits.flatten(2).transpose(1, 2).flatten(0, 1)
+    return F.cross_entropy(logits, c.expand(logits.shape[0]))
+
+
+def _batched_aggregate(model: nn.Module, method: Callable[..., torch.Tensor],
+                       kwargs: dict) -> tuple[str | None, str | Callable, object] | None:
+    """``(layer, aggregate, resize)`` when ``method(**kwargs)`` is one probe of one layer
+    followed by an aggregation (meta-saliency can then batch over images); else None."""
+    from cvbook.attribution import core
+
+    if not set(kwargs) <= {"layer", "variant", "resize"}:
+        return None
+    layer, resize = kwargs.get("layer"), kwargs.get("resize", False)
+    if method is normgrad:
+        variant = kwargs.get("variant", "identity")
+        check_choice(variant, "variant", NORMGRAD_VARIANTS)
+        if variant == "proper":
+            conv = get_module(model, layer)
+            if not isinstance(conv, nn.Conv2d):
+                raise ValueError(f"variant='proper' needs an nn.Conv2d layer, {layer!r} is "
+                                 f"{type(conv).__name__}")
+            return layer, "proper", resize
+        return layer, {"identity": "normgrad", "selective": "normgrad_selective"}[variant], \
+            resize
+    if "variant" in kwargs:
+        return None
+    simple = {core.gradient: "gradient", core.grad_cam: "gradcam",
+              core.linear_approx: "linear"}
+    if method in simple:
+        return layer, simple[method], resize
+    return None
+
+
+def _auto_chunk(n_params: int, n: int) -> int:
+    return max(1, min(n, (256 * 2**20) // max(n_params, 1)))
+
+
+def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Tensor,
+                           step: float, layer: str | None, aggregate: str,
+                           resize: bool | Sequence[int], chunk_size: int | None
+                           ) -> torch.Tensor:
+    """Meta-saliency for a batch: per-image steps ``θ'_i = θ + step·∇CE_i`` and the
+    probe of ``layer`` under ``θ'_i``, both vmapped over images (see
+    :func:`meta_saliency`). ``aggregate`` is a key of :data:`AGGREGATIONS` or
+    ``"proper"`` (the real convolution at ``layer``)."""
+    from torch.func import functional_call, grad, vmap
+
+    module = get_module(model, layer)
+    proper = aggregate == "proper"
+    n = input.shape[0]
+    with preserve_model(model):
+        params = {k: p.detach() for k, p in model.named_parameters() if p.is_floating_point()}
+        buffers = {k: b.detach() for k, b in model.named_buffers()}
+        n_params = sum(p.numel() for p in params.values())
+        chunk = chunk_size or _auto_chunk(n_params, n)
+
+        def loss(p: dict, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            return _step_loss(functional_call(model, (p, buffers), (x[None],)), c)
+
+        def probed(delta: torch.Tensor, p: dict, x: torch.Tensor, c: torch.Tensor):
+            # reward(θ', x) with ``delta`` added to the probed activation: its gradient
+            # with respect to delta (at 0) is g, the activation comes back as aux
+            seen = {"calls": 0}
+            if module is None:
+                seen["a"] = x
+                out = functional_call(model, (p, buffers), ((x + delta)[None],))
+            else:
+                def hook(m, i, o):
+                    # a module called several times reports its last call (as probe)
+                    seen["calls"] += 1
+                    if seen["calls"] < calls:
+                        return None
+                    seen["a"], seen["in"] = o, i[0]
+                    return o + delta[None]
+                h = module.register_forward_hook(hook)
+                try:
+                    out = functional_call(model, (p, buffers), (x[None],))
+                finally:
+                    h.remove()
+            scores = out.float().flatten(2).mean(2) if out.ndim > 2 else out.float()
+            r = scores[0].gather(0, c[None]).sum()
+            return r, (seen["a"][0] if module is not None else seen["a"],
+                       seen["in"][0] if proper else seen["a"])
+
+        # the probed activation's shape, from one plain forward pass of one image
+        # the probed activation's shape (and how often the module runs), from one plain
+        # forward pass of one image
+        with torch.no_grad():
+            shape: list = []
+            if module is None:
+                shape.append(input.shape[1:])
+            else:
+                h = module.register_forward_hook(lambda m, i, o: shape.append(o.shape[1:]))
+                try:
+                    model(input[:1])
+                finally:
+                    h.remove()
+                if not shape:
+                    raise ValueError(f"layer {layer!r} was not called in the forward pass")
+        calls = len(shape)
+        delta0 = torch.zeros(shape[-1], device=input.device, dtype=input.dtype)
+        per_image_grad = vmap(grad(loss), in_dims=(None, 0, 0))
+        probe_grad = grad(probed, has_aux=True)
+        maps = []
+        for s in range(0, n, chunk):
+            x, c = input[s:s + chunk], idx[s:s + chunk]
+            if step == 0.0:   # plain saliency: shared weights
+                g, (a, a_in) = vmap(probe_grad, in_dims=(None, None, 0, 0))(delta0, params,
+                                                                            x, c)
+            else:
+                g_p = per_image_grad(params, x, c)
+                stepped = {k: v[None] + step * g_p[k] for k, v in params.items()}
+                g, (a, a_in) = vmap(probe_grad, in_dims=(None, 0, 0, 0))(delta0, stepped,
+                                                                         x, c)
+            with torch.no_grad():
+                g, a = g.float(), a.float()
+                if proper:
+                    m = conv_contribution_norms(a_in.float(), g, module)
+                else:
+                    if a.ndim == 2:
+                        a, g = a[:, :, None, None], g[:, :, None, None]
+                    m = AGGREGATIONS[aggregate](a, g)
+            maps.append(m.detach())
+    s = torch.cat(maps, 0)
+    if resize:
+        s = resize_map(s, input.shape[-2:] if resize is True else resize)
+    return s
 
 
 def adversarial_locations(model: nn.Module, input: torch.Tensor, target: Target, *,
