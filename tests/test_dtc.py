@@ -308,3 +308,18 @@ def test_cifar100_probe_split(monkeypatch):
     est = dtc.estimate_num_classes(feats[:80], split.y_lab, feats[80:90], split.y_probe,
                                    feats[90:], k_max=3, n_init=1)
     assert 1 <= est.k <= 3
+
+
+def test_cifar100_estimate_k_path_with_resnet(monkeypatch):
+    """The full CIFAR-100 preset's class-number estimation (80 known classes as anchors,
+    held-out probes 80-89, ResNet-18 features) runs end to end on fake data of the same
+    shape."""
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100",
+                        lambda *a, **k: FakeCIFAR(*a, n_classes=100, per_class=1, **k))
+    cfg = dataclasses.replace(dtc.PRESETS["full_cifar100"], k_max=4, k_pca_dim=8)
+    split = dtc.load_split(cfg)
+    backbone = dtc.make_backbone(cfg, 3)
+    est = dtc.estimate_k_for_split(cfg, split, backbone, seed=0)
+    assert est.candidates == [1, 2, 3, 4] and 1 <= est.k <= est.k_star <= 4
