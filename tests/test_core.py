@@ -326,6 +326,25 @@ def test_results_sidecar_schema_roundtrip(tmp_path):
     assert "acc is positive" in table and "**no**" in table and "Table 1" in table
 
 
+def test_results_not_reproduced_is_listed_not_claimed(tmp_path):
+    r = Results("99_demo", preset="cpu", seed=0)
+    r.claim("mean error below 0.01", True, "0.009")
+    r.record_not_reproduced("every mask within 0.01", "max error 0.024")
+    r.record_not_reproduced("every mask within 0.01", "max error 0.022")  # replaced
+    data = json.loads(r.write(tmp_path).read_text())
+    assert data["not_reproduced"] == [{"finding": "every mask within 0.01",
+                                       "evidence": "max error 0.022"}]
+    assert [c["claim"] for c in data["claims"]] == ["mean error below 0.01"]
+    table = results_table(tmp_path)
+    assert "every mask within 0.01 | not reproduced | max error 0.022" in table
+    with pytest.raises(ValueError, match="evidence"):
+        r.record_not_reproduced("x", "")
+    data["not_reproduced"] = [{"finding": "x"}]
+    (tmp_path / "99_demo.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="not_reproduced"):
+        load_all_results(tmp_path)
+
+
 def test_results_reject_bad_values(tmp_path):
     r = Results("99_demo", preset="cpu", seed=0)
     with pytest.raises(ValueError, match="not finite"):

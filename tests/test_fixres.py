@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -177,6 +178,22 @@ def test_finetune_touches_only_last_bn_stats_and_classifier():
                        "fc.weight", "fc.bias"}, changed
     assert not tuned.training and len(hist) == 2
     assert all(p.requires_grad for p in tuned.parameters())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_train_with_either_optimizer_changes_every_weight(optimizer):
+    torch.manual_seed(0)
+    src = _tiny_source()
+    model = ConvNet(2, widths=(8, 16))
+    before = [p.detach().clone() for p in model.parameters()]
+    hist = fixres.train(model, src, 16, epochs=1, lr=1e-2, optimizer=optimizer,
+                        progress=False)
+    assert len(hist) == 1 and math.isfinite(hist.loss[0])
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    with pytest.raises(ValueError, match="optimizer"):
+        fixres.train(model, src, 16, epochs=1, optimizer="adam", progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        dataclasses.replace(fixres.PRESETS["cpu"], optimizer="rmsprop").validate()
 
 
 def test_train_sweep_stats_and_evaluate_restore_mode():

@@ -66,6 +66,7 @@ class Results:
     metrics: dict[str, float | int] = field(default_factory=dict)
     claims: list[dict[str, Any]] = field(default_factory=list)
     paper: list[dict[str, Any]] = field(default_factory=list)
+    not_reproduced: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,17 @@ class Results:
         self.claims.append({"claim": claim, "holds": holds, "evidence": str(evidence)})
         return holds
 
+    def record_not_reproduced(self, finding: str, evidence: str) -> None:
+        """Record an effect of the paper that this chapter does *not* reproduce, with the
+        numbers that show it. Such findings are not claims (the prose does not assert
+        them); they are listed on the results page so that no gap hides."""
+        if not finding or not isinstance(finding, str):
+            raise ValueError("finding must be a non-empty string")
+        if not evidence or not isinstance(evidence, str):
+            raise ValueError("evidence must be a non-empty string with the measured numbers")
+        self.not_reproduced = [f for f in self.not_reproduced if f["finding"] != finding]
+        self.not_reproduced.append({"finding": finding, "evidence": evidence})
+
     def paper_number(self, metric: str, value: float, source: str) -> None:
         """Record a number reported by the paper, with where it comes from."""
         self.paper.append({"metric": metric, "value": _number(value, metric),
@@ -113,6 +125,7 @@ class Results:
             "metrics": self.metrics,
             "claims": self.claims,
             "paper": self.paper,
+            "not_reproduced": self.not_reproduced,
         }
 
     def write(self, directory: str | os.PathLike | None = None) -> Path:
@@ -138,6 +151,9 @@ def validate_sidecar(data: Any) -> dict[str, Any]:
     for p in data["paper"]:
         if set(p) != {"metric", "value", "source"}:
             raise ValueError(f"malformed paper entry {p!r}")
+    for f in data.get("not_reproduced", []):  # optional key
+        if set(f) != {"finding", "evidence"}:
+            raise ValueError(f"malformed not_reproduced entry {f!r}")
     return data
 
 
@@ -167,13 +183,16 @@ def results_table(directory: str | os.PathLike, linked: set[str] | None = None) 
     for r in load_all_results(directory):
         paper = "; ".join(f"{p['metric']}: {_fmt(p['value'])} ({p['source']})"
                           for p in r["paper"]) or "–"
-        for i, c in enumerate(r["claims"]):
+        entries = [(c["claim"], "yes" if c["holds"] else "**no**", c["evidence"])
+                   for c in r["claims"]]
+        entries += [(f["finding"], "not reproduced", f["evidence"])
+                    for f in r.get("not_reproduced", [])]
+        for i, (text, holds, evidence) in enumerate(entries):
             rows.append("| " + " | ".join([
                 ((f"[{r['chapter']}](../notebooks/{r['chapter']}.ipynb)"
                   if linked is None or r["chapter"] in linked else r["chapter"])
                  if i == 0 else ""),
-                c["claim"], "yes" if c["holds"] else "**no**",
-                c["evidence"].replace("|", "/"),
+                text, holds, evidence.replace("|", "/"),
                 paper if i == 0 else "",
                 f"{r['runtime_s']:.0f} ({r['preset']}, {r['device']})" if i == 0 else "",
             ]) + " |")
