@@ -12,7 +12,10 @@ export PYTHONHASHSEED := 0
 # Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning made a
 # training step ~40x slower (1.4 s vs 0.035 s measured); on an idle one it costs nothing.
 export OMP_WAIT_POLICY ?= PASSIVE
-export MPLBACKEND := Agg
+# No MPLBACKEND here: notebooks must run under the kernel's inline backend, or `make execute`
+# stores no figures (and nbval would compare against figure-less notebooks). The unit tests
+# select Agg themselves (tests/conftest.py).
+unexport MPLBACKEND
 
 .PHONY: help venv book test lint unit nbval conventions book-strict execute full clean results-page
 

@@ -2,6 +2,7 @@
 
 * a ``parameters`` cell with ``preset = "cpu"`` and ``seed``; the Colab bootstrap cell;
 * executed top to bottom, in order, without errors, no papermill-injected cell;
+* every figure a cell shows is stored (the book needs them);
 * listed in ``_toc.yml``; the Colab address in step with ``_config.yml``;
 * a results sidecar that follows the schema, whose claims all hold, within the
   3-minute budget; the same for the sidecars of the nbval run when present
@@ -72,6 +73,15 @@ def test_title_citation_badge_runtime(notebook):
     assert "arxiv.org/abs/" in md, "cite the paper with its arXiv link"
     assert "colab-badge.svg" in md and f"notebooks/{notebook.name}" in md, "Colab badge"
     assert re.search(r"[Rr]untime", md), "state the default preset's runtime"
+
+
+def test_every_shown_figure_is_stored(notebook):
+    """A cell that calls ``plt.show()`` must store its figure. Executing under a non-inline
+    matplotlib backend (``MPLBACKEND=Agg``) silently drops every figure from the book."""
+    for i, c in enumerate(_cells(notebook)):
+        if c["cell_type"] == "code" and "plt.show()" in _src(c):
+            assert any("image/png" in o.get("data", {}) for o in c.get("outputs", [])), \
+                f"cell {i} shows a figure but stores none (was it executed with MPLBACKEND=Agg?)"
 
 
 def test_executed_in_order_without_errors(notebook):
