@@ -15,6 +15,7 @@ import argparse
 import time
 
 import torch
+from _timing import best_time
 
 from cvbook import dtc
 
@@ -48,19 +49,6 @@ def naive_constrained_kmeans(x: torch.Tensor, k: int, fixed: torch.Tensor, centr
     return torch.stack(out)
 
 
-def timed(fn, device: torch.device, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=600, help="points")
@@ -86,7 +74,7 @@ def main() -> None:
                                           generator=torch.Generator(dev).manual_seed(1))
 
         fast()  # warm-up
-        t_fast = timed(fast, dev, 3)
+        t_fast = best_time(fast, dev, repeats=3, warmup=False)
         # the naive loop from the same k-means++ seeding, on the CPU (it is Python-bound)
         anchor_c = torch.stack([x[fixed == a].mean(0) for a in range(3)])
         init = dtc._kmeanspp(x, anchor_c[None].expand(args.n_init, -1, -1).contiguous(),

@@ -8,26 +8,12 @@ image by image, as a DataLoader would.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 from torchvision.transforms import v2
 
 from cvbook import fixres
-
-
-def timed(fn, device, repeats=3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:
@@ -43,8 +29,8 @@ def main() -> None:
     for dev in devices:
         x = torch.rand(args.n, 3, args.size, args.size, device=dev)
         g = torch.Generator(device=dev).manual_seed(0)
-        ours = timed(lambda: fixres.train_transform(x, args.k, generator=g), dev)
-        loop = timed(lambda: torch.stack([tv(img) for img in x]), dev)
+        ours = best_time(lambda: fixres.train_transform(x, args.k, generator=g), dev)
+        loop = best_time(lambda: torch.stack([tv(img) for img in x]), dev)
         print(f"{dev.type}: {args.n} images {args.size}px -> {args.k}px: batched "
               f"{args.n / ours:.0f} img/s, torchvision per image {args.n / loop:.0f} img/s, "
               f"ratio {loop / ours:.1f}x")

@@ -11,28 +11,15 @@ a time with the same library calls, and the ratio of the two.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 
 from cvbook.data.puppet import PuppetWorld
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _rate(fn, n: int, device: torch.device, repeats: int = 3) -> float:
-    fn()  # warm-up
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return n / best
+    return n / best_time(fn, device, repeats=repeats)
 
 
 def main() -> None:

@@ -10,25 +10,15 @@ ratio. A script, not a timed test: timings depend on the machine.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 
 from cvbook.data.scenes import SceneConfig, make_scenes
 
 
 def rate(fn, n: int, device: torch.device, repeats: int = 3) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+    return n / best_time(fn, device, repeats=repeats)
 
 
 def main() -> None:

@@ -1,0 +1,36 @@
+"""Timing shared by the benchmark scripts: the best of a few runs, CUDA-synchronised.
+
+The scripts run as ``python benchmarks/bench_*.py``, so this module is importable as
+``_timing`` from them. Best-of-N (not the mean) is the usual choice for micro-benchmarks:
+it is the run least disturbed by the rest of the machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn: Callable[[], object], device: torch.device | str = "cpu", *,
+              repeats: int = 3, warmup: bool = True) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``fn`` (after one warm-up call)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    device = torch.device(device)
+    if warmup:
+        fn()
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return best
