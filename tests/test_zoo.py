@@ -32,7 +32,8 @@ def test_shipped_checkpoint_matches_hash(name):
     assert path.is_file(), f"run `python -m cvbook.zoo train {name}`"
     assert zoo.verify(name)
     meta = zoo.info(name)
-    assert not meta["smoke"] and meta["metrics"]["test_accuracy"] > 0.5
+    # the attribution chapters need a confident classifier (the first recipe gave 0.62)
+    assert not meta["smoke"] and meta["metrics"]["test_accuracy"] >= 0.85
     assert path.stat().st_size < 2_000_000
     recipe = zoo.ZOO[name].recipe
     assert meta["recipe"] == json.loads(json.dumps(__import__("dataclasses").asdict(recipe)))
