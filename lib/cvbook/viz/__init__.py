@@ -94,8 +94,16 @@ def explorer(render: Callable[..., Any], static: Sequence[dict[str, Any]],
         return fig
 
     out = widgets.Output()
+    # The live figure is drawn only once a control moves: the static figure above already
+    # shows the states, and executors disagree on where a figure drawn into an Output
+    # widget at creation goes (nbconvert keeps it in the widget's state, nbval's kernel
+    # client records it as one more cell output), which would make stored outputs differ.
+    pending_first_call = [True]
 
     def _draw(**values):
+        if pending_first_call:
+            pending_first_call.clear()
+            return
         with out:
             out.clear_output(wait=True)
             f, ax = plt.subplots(figsize=(3.5, 3.5))
