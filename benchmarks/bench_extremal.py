@@ -10,32 +10,37 @@ ResNet-18 uses random weights (no download): the cost does not depend on the wei
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 
 from cvbook.attribution import extremal_perturbation
-
-
-def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def bench(model, size: int, images: int, areas: tuple[float, ...], iterations: int,
           step: int, sigma: float, max_blur: float, substeps: int | None) -> dict[str, float]:
     x = torch.rand(images, 3, size, size)
     y = torch.zeros(images, dtype=torch.long)
-    kw = dict(step=step, sigma=sigma, max_blur=max_blur, iterations=iterations,
-              substeps=substeps)
-    batched = timed(lambda: extremal_perturbation(model, x, y, areas=areas, **kw))
-    single = timed(lambda: [extremal_perturbation(model, x[i:i + 1], y[i:i + 1], areas=(a,),
-                                                  **kw)
-                            for i in range(images) for a in areas])
+    kw = dict(step=step, sigma=sigma, max_blur=max_blur, substeps=substeps)
+
+    def batched(its: int):
+        extremal_perturbation(model, x, y, areas=areas, iterations=its, **kw)
+
+    def single(its: int):
+        for i in range(images):
+            for a in areas:
+                extremal_perturbation(model, x[i:i + 1], y[i:i + 1], areas=(a,),
+                                      iterations=its, **kw)
+
+    # warm both paths up with a short run (first calls pay one-off allocator and kernel
+    # set-up costs), then time the real one once
+    batched(2)
+    single(2)
+    t_batched = best_time(lambda: batched(iterations), repeats=1, warmup=False)
+    t_single = best_time(lambda: single(iterations), repeats=1, warmup=False)
     n = images * len(areas)
-    return {"batched_s_per_image_area": batched / n, "single_s_per_image_area": single / n,
-            "speedup": single / batched}
+    return {"batched_s_per_image_area": t_batched / n, "single_s_per_image_area": t_single / n,
+            "speedup": t_single / t_batched}
 
 
 def main() -> None:
