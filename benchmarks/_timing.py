@@ -34,3 +34,19 @@ def best_time(fn: Callable[[], object], device: torch.device | str = "cpu", *,
         _sync(device)
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def best_wall_and_cpu(fn: Callable[[], object], repeats: int = 3) -> tuple[float, float]:
+    """Fastest wall-clock and fastest process-CPU seconds of ``repeats`` calls of ``fn``
+    (after one warm-up call). On a shared machine the CPU time is the steadier of the
+    two. CPU only: a CUDA kernel's time is not process CPU time."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    fn()
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall = min(wall, time.perf_counter() - t)
+        cpu = min(cpu, time.process_time() - c)
+    return wall, cpu

@@ -8,25 +8,12 @@ image, then NormGrad), batched with torch.func against one image at a time.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_wall_and_cpu
 
 import cvbook.attribution as A
 from cvbook.nn.cnn import SCENE_CNN_LAYERS
-
-
-def best_of(fn, repeats: int) -> tuple[float, float]:
-    """Fastest wall-clock and fastest process-CPU seconds of ``repeats`` calls (after a
-    warm-up). On a shared machine the CPU time is the steadier of the two."""
-    fn()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return min(wall), min(cpu)
 
 
 def main() -> None:
@@ -41,7 +28,7 @@ def main() -> None:
     model = build_model("scenes_cnn").eval()
     x = torch.rand(args.batch, 3, 64, 64)
     y = torch.arange(args.batch) % 4
-    base = best_of(lambda: A.gradient(model, x, y), args.repeats)
+    base = best_wall_and_cpu(lambda: A.gradient(model, x, y), args.repeats)
     rows = {
         "normgrad @ relu3": lambda: A.normgrad(model, x, y, layer="features.relu3"),
         "normgrad proper @ conv4": lambda: A.normgrad(model, x, y, layer="features.conv4",
@@ -58,7 +45,7 @@ def main() -> None:
     print(f"plain gradient pass: {base[0] * 1e3:.1f} ms wall, {base[1] * 1e3:.1f} ms CPU "
           f"for {args.batch} images")
     for name, fn in rows.items():
-        t = best_of(fn, args.repeats)
+        t = best_wall_and_cpu(fn, args.repeats)
         print(f"{name:44s}: {t[0] * 1e3:7.1f} ms wall ({t[0] / base[0]:.2f}x), "
               f"{t[1] * 1e3:7.1f} ms CPU ({t[1] / base[1]:.2f}x the gradient pass)")
 

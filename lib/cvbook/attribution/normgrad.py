@@ -311,7 +311,6 @@ def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Ten
             return r, (seen["a"][0] if module is not None else seen["a"],
                        seen["in"][0] if proper else seen["a"])
 
-        # the probed activation's shape, from one plain forward pass of one image
         # the probed activation's shape (and how often the module runs), from one plain
         # forward pass of one image
         with torch.no_grad():
