@@ -367,3 +367,45 @@ def test_start_sets_up_a_session(tmp_path, monkeypatch):
     s = start("99_demo", preset="cpu", seed=5, device="cpu")
     assert s.device.type == "cpu" and s.seed == 5 and s.results.seed == 5
     assert s.results.write().parent == tmp_path
+
+
+# --- cvbook.core.validate: named dimensions that bind across arguments -------------------
+
+def test_shapes_bind_across_arguments_with_one_wording():
+    from cvbook.core.validate import Shapes
+
+    s = Shapes()
+    s.check(torch.zeros(4, 8), "z", "N D")
+    with pytest.raises(ValueError, match=r"^centres must have shape \(K, D\) with D = 8 as in "
+                                         r"z \(N, D\); got \(5, 7\)$"):
+        s.check(torch.zeros(5, 7), "centres", "K D")
+    s.check(torch.zeros(3, 8), "centres", "K D")
+    assert (s["N"], s["K"], s["D"]) == (4, 3, 8)
+
+
+def test_shapes_rank_fixed_sizes_ellipsis_and_types():
+    from cvbook.core.validate import Shapes, check_tensor
+
+    with pytest.raises(ValueError, match=r"y must have shape \(N, K, 2\) \(3 dimensions\); "
+                                         r"got \(4, 2\)"):
+        Shapes().check(torch.zeros(4, 2), "y", "N K 2")
+    with pytest.raises(ValueError, match=r"must have shape \(N, K, 2\); got \(4, 5, 3\)"):
+        Shapes().check(torch.zeros(4, 5, 3), "y", "N K 2")
+    s = Shapes()
+    s.check(torch.zeros(2, 6, 17, 3), "pred", "... K 3")
+    s.check(torch.zeros(2, 6, 17, 3), "gt", "... K 3")
+    with pytest.raises(ValueError, match=r"with \.\.\. = \(2, 6\) as in pred"):
+        s.check(torch.zeros(2, 5, 17, 3), "gt2", "... K 3")
+    with pytest.raises(ValueError, match=r"K = 17 as in the model"):
+        Shapes(K=17).check(torch.zeros(4, 19, 2), "y", "N K 2")
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        Shapes().check([1, 2], "x", "N")
+    with pytest.raises(TypeError, match="floating-point"):
+        check_tensor(torch.zeros(3, dtype=torch.long), "x", shape="N", floating=True)
+    # a failed check binds nothing
+    s = Shapes()
+    with pytest.raises(ValueError):
+        s.check(torch.zeros(4, 3), "a", "N 2")
+    assert s.get("N") is None
+    with pytest.raises(ValueError, match="may only lead"):
+        Shapes().check(torch.zeros(3), "x", "N ...")
