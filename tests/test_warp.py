@@ -92,7 +92,7 @@ def test_warp_image_matches_kornia(b, device):
     g = torch.Generator().manual_seed(1)
     w = random_tps(b, grid=5, sigma=0.05, rotation=8, scale=0.05, translation=0.05,
                    generator=g, dtype=D64)
-    w = Warp(w.centres.to(device), w.weights.to(device), w.affine.to(device))
+    w = w.to(device)
     img = torch.rand(b, 2, 12, 16, dtype=D64, device=device)
     ref = warp_image_tps(img, w.centres, w.weights, w.affine, align_corners=False)
     torch.testing.assert_close(warp_image(img, w), ref)
@@ -106,6 +106,18 @@ def test_affine_grid_matches_torch(device):
     grid = warp_grid(affine_warp(theta), (6, 7))
     ref = F.affine_grid(theta, (3, 1, 6, 7), align_corners=False)
     torch.testing.assert_close(grid, ref, atol=1e-6, rtol=0)
+
+
+def test_warps_are_amp_safe(device):
+    """Under autocast the kernel distances stay in float32 (half precision would cancel)."""
+    w = random_tps(2, sigma=0.02, sigma_large=0.05, rotation=5, device=device,
+                   generator=torch.Generator().manual_seed(5))
+    ref = warp_grid(w, (32, 32))
+    pts = torch.rand(2, 5, 2, device=device) - 0.5
+    ref_pts = warp_points(w, pts)
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+        torch.testing.assert_close(warp_grid(w, (32, 32)), ref)
+        torch.testing.assert_close(warp_points(w, pts), ref_pts)
 
 
 def test_identity_warp_keeps_the_image(device):
@@ -174,6 +186,7 @@ def test_random_warps_are_seeded_batched_and_on_device(device):
                    device=device)
     b = random_tps(3, sigma=0.05, rotation=5, generator=torch.Generator().manual_seed(7),
                    device=device)
+    assert isinstance(a, Warp) and len(a) == 3
     assert a.affine.device.type == torch.device(device).type
     torch.testing.assert_close(a.weights, b.weights)
     assert not torch.allclose(a.affine[0], a.affine[1])

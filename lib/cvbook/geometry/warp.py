@@ -93,6 +93,11 @@ class Warp:
     def __len__(self) -> int:
         return self.affine.shape[0]
 
+    def to(self, *args, **kwargs) -> Warp:
+        """The same warp with its tensors moved / cast (``torch.Tensor.to`` arguments)."""
+        return Warp(self.centres.to(*args, **kwargs), self.weights.to(*args, **kwargs),
+                    self.affine.to(*args, **kwargs))
+
 
 def _kernel(d2: torch.Tensor) -> torch.Tensor:
     """``U(r) = r^2 log r = 0.5 r^2 log r^2`` from squared distances: 0 at r = 0, with a
@@ -174,21 +179,24 @@ def _check_points(warp: object, points: object) -> torch.Tensor:
 def _apply(warp: Warp, x: torch.Tensor) -> torch.Tensor:
     """Evaluate ``s`` at (B, N, 2) points: one (B, N, K) kernel matrix and a batched
     matmul (kornia's ``warp_points_tps`` computes the same with a (B, N, K, 2)
-    intermediate; tests check that they agree)."""
-    dtype = torch.promote_types(x.dtype, warp.affine.dtype)
-    x = x.to(dtype)
-    a = warp.affine.to(dtype)
-    y = torch.baddbmm(a[:, None, 0], x, a[:, 1:])
-    if warp.centres.shape[1] == 0:
-        return y
-    c = warp.centres.to(dtype)
-    sq = x.pow(2).sum(-1, keepdim=True) + c.pow(2).sum(-1)[:, None]
-    d2 = torch.baddbmm(sq, x, c.transpose(1, 2), alpha=-2).clamp_min(0)
-    return torch.baddbmm(y, _kernel(d2), warp.weights.to(dtype))
+    intermediate; tests check that they agree). Autocast is off here: the squared
+    distances come from ``|x|^2 + |c|^2 - 2 x.c``, which half precision would cancel."""
+    dtype = torch.promote_types(torch.promote_types(x.dtype, warp.affine.dtype), torch.float32)
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.to(dtype)
+        a = warp.affine.to(dtype)
+        y = torch.baddbmm(a[:, None, 0], x, a[:, 1:])
+        if warp.centres.shape[1] == 0:
+            return y
+        c = warp.centres.to(dtype)
+        sq = x.pow(2).sum(-1, keepdim=True) + c.pow(2).sum(-1)[:, None]
+        d2 = torch.baddbmm(sq, x, c.transpose(1, 2), alpha=-2).clamp_min(0)
+        return torch.baddbmm(y, _kernel(d2), warp.weights.to(dtype))
 
 
 def _jacobian(warp: Warp, x: torch.Tensor) -> torch.Tensor:
-    """(B, N, 2) -> (B, N, 2, 2) with ``J[..., j, i] = d s_j / d x_i``."""
+    """(B, N, 2) -> (B, N, 2, 2) with ``J[..., j, i] = d s_j / d x_i`` (called with
+    autocast off)."""
     a = warp.affine.to(x.dtype)
     jac = a[:, 1:].transpose(1, 2)[:, None].expand(*x.shape[:2], 2, 2)
     if warp.centres.shape[1] == 0:
@@ -240,14 +248,15 @@ def warp_points(warp: Warp, points: torch.Tensor, *, iterations: int = 8) -> tor
     """
     u = _check_points(warp, points)
     iterations = check_int(iterations, "iterations", min_value=1)
-    dtype = torch.promote_types(u.dtype, warp.affine.dtype)
-    u = u.to(dtype)
-    a = warp.affine.to(dtype)
-    lin = a[:, 1:].transpose(1, 2)  # (B, 2, 2), s(x) ~ lin x + a0
-    v = torch.linalg.solve(lin[:, None], (u - a[:, None, 0])[..., None])[..., 0]
-    for _ in range(iterations if warp.centres.shape[1] else 0):
-        r = _apply(warp, v) - u
-        v = v - torch.linalg.solve(_jacobian(warp, v), r[..., None])[..., 0]
+    dtype = torch.promote_types(torch.promote_types(u.dtype, warp.affine.dtype), torch.float32)
+    with torch.autocast(u.device.type, enabled=False):
+        u = u.to(dtype)
+        a = warp.affine.to(dtype)
+        lin = a[:, 1:].transpose(1, 2)  # (B, 2, 2), s(x) ~ lin x + a0
+        v = torch.linalg.solve(lin[:, None], (u - a[:, None, 0])[..., None])[..., 0]
+        for _ in range(iterations if warp.centres.shape[1] else 0):
+            r = _apply(warp, v) - u
+            v = v - torch.linalg.solve(_jacobian(warp, v), r[..., None])[..., 0]
     return v
 
 
