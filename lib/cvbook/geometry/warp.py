@@ -28,8 +28,8 @@ tests document: kornia's ``get_tps_transform`` centres the kernels on the target
 the side conditions on the sources, which interpolates but is not the spline above (on 9
 random points it differs from SciPy's ``RBFInterpolator(kernel="thin_plate_spline")`` by
 20 units; ours agrees to 1e-9); and its ``warp_points_tps`` builds a ``(B, N, K, 2)``
-intermediate (256 MB in float32 for 32 images of 100 x 100 pixels on DVE's 10 x 10 grid) where a
-batched matmul needs half. The tests check that our evaluation and image warp equal
+intermediate (256 MB in float32 for 32 images of 100 x 100 pixels on DVE's 10 x 10
+grid) where a batched matmul needs half. The tests check that our evaluation and image warp equal
 kornia's ``warp_points_tps`` / ``warp_image_tps`` given the same parameters. Newton
 inversion, random warps, flow warping and the forward-backward check are in neither kornia
 nor torchvision; ``torch.nn.functional.grid_sample`` does the sampling.
@@ -203,9 +203,8 @@ def _jacobian(warp: Warp, x: torch.Tensor) -> torch.Tensor:
         return jac
     diff = x[:, :, None, :] - warp.centres.to(x.dtype)[:, None]  # (B, N, K, 2)
     d2 = diff.pow(2).sum(-1)
-    pos = d2 > 0
-    # d/dx [r^2 log r] = (log r^2 + 1) (x - c), -> 0 as r -> 0
-    g = torch.where(pos, torch.where(pos, d2, torch.ones_like(d2)).log() + 1, torch.zeros_like(d2))
+    # d/dx [r^2 log r] = (log r^2 + 1) (x - c), -> 0 as r -> 0 (the clamp guards the log)
+    g = d2.clamp_min(torch.finfo(d2.dtype).tiny).log() + 1
     return jac + torch.einsum("bnk,bnki,bkj->bnji", g, diff, warp.weights.to(x.dtype))
 
 
