@@ -17,6 +17,7 @@ from cvbook.geometry import (
     pixel_to_normalized,
     random_affine,
     random_tps,
+    sample_at,
     sample_points,
     tps_fit,
     warp_by_flow,
@@ -223,6 +224,28 @@ def test_warp_by_flow_integer_shift_and_brute_force(device):
             if 0 <= sx < 7 and 0 <= sy < 6:
                 ref[:, :, y, x] = img[:, :, sy, sx]
     torch.testing.assert_close(out, ref)
+
+
+def test_sample_at_against_brute_force_bilinear(device):
+    img = torch.rand(3, 2, 5, 6, dtype=D64, device=device)
+    pts = torch.rand(3, 4, 2, dtype=D64, device=device) * torch.tensor([5.0, 4.0],
+                                                                        dtype=D64, device=device)
+    got = sample_at(img, pts)
+    x0, y0 = pts[..., 0].floor().long(), pts[..., 1].floor().long()
+    fx, fy = pts[..., 0] - x0, pts[..., 1] - y0
+    ref = torch.zeros(3, 4, 2, dtype=D64, device=device)
+    for b in range(3):
+        for n in range(4):
+            i, j = y0[b, n], x0[b, n]
+            a, c = fx[b, n], fy[b, n]
+            ref[b, n] = ((1 - a) * (1 - c) * img[b, :, i, j] + a * (1 - c) * img[b, :, i, j + 1]
+                         + (1 - a) * c * img[b, :, i + 1, j] + a * c * img[b, :, i + 1, j + 1])
+    torch.testing.assert_close(got, ref)
+    torch.testing.assert_close(sample_at(img, pixel_to_normalized(pts, (5, 6)), normalized=True),
+                               ref)
+    pts.requires_grad_()
+    img.requires_grad_()
+    assert torch.autograd.gradcheck(sample_at, (img, pts), fast_mode=True)
 
 
 def test_gradcheck_warp_by_flow():

@@ -56,6 +56,7 @@ __all__ = [
     "flow_consistency_mask",
     "random_affine",
     "random_tps",
+    "sample_at",
     "sample_points",
     "tps_fit",
     "warp_by_flow",
@@ -399,6 +400,40 @@ def random_tps(batch: int, *, grid: int = 10, sigma: float = 0.01,
         theta = _affine_params(batch, rotation, scale, translation, generator, draw, dtype)
         d = d @ theta[:, :, :2].transpose(1, 2) + theta[:, None, :, 2]
     return tps_fit(c.to(out), d.to(out))
+
+
+def sample_at(image: torch.Tensor, points: torch.Tensor, *, normalized: bool = False,
+              mode: str = "bilinear", padding_mode: str = "border") -> torch.Tensor:
+    """Read maps at sub-pixel points: ``image(points)`` by ``grid_sample``.
+
+    For a descriptor at each keypoint (DVE's matching evaluation), a flow at annotated
+    points (Slim DensePose's propagation ``p + flow(p)``), or a heat-map value.
+
+    Args:
+        image: ``(B, C, H, W)``.
+        points: ``(B, N, 2)`` ``(x, y)`` in pixels (or ``[-1, 1]`` with ``normalized=True``).
+        mode, padding_mode: as in ``grid_sample`` (points outside read the border).
+
+    Returns:
+        ``(B, N, C)``, differentiable in ``image`` and ``points``.
+
+    >>> img = torch.arange(6.0).reshape(1, 1, 2, 3)
+    >>> sample_at(img, torch.tensor([[[0.5, 1.0], [2.0, 0.0]]]))
+    tensor([[[3.5000],
+             [2.0000]]])
+    """
+    s = Shapes()
+    s.check(image, "image", "B C H W", floating=True)
+    s.check(points, "points", "B N 2", floating=True)
+    check_choice(mode, "mode", ("bilinear", "nearest", "bicubic"))
+    check_choice(padding_mode, "padding_mode", ("zeros", "border", "reflection"))
+    h, w = image.shape[-2:]
+    grid = points.to(image.dtype)
+    if not normalized:
+        grid = (2 * grid + 1) / torch.tensor([w, h], dtype=grid.dtype, device=grid.device) - 1
+    out = F.grid_sample(image, grid[:, :, None], mode=mode, padding_mode=padding_mode,
+                        align_corners=False)  # (B, C, N, 1)
+    return out[..., 0].transpose(1, 2)
 
 
 def _check_flow(flow: object, s: Shapes, name: str = "flow") -> torch.Tensor:
