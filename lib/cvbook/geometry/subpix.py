@@ -33,7 +33,7 @@ import torch
 from kornia.geometry.subpix import spatial_expectation2d
 
 from cvbook.core.validate import check_float, check_tensor
-from cvbook.geometry.coords import _size, pixel_grid, pixel_to_normalized
+from cvbook.geometry.coords import _size, normalized_to_pixel, pixel_grid, pixel_to_normalized
 
 __all__ = ["gaussian_heatmaps", "marginal_soft_argmax", "soft_argmax", "spatial_softmax"]
 
@@ -144,8 +144,7 @@ def gaussian_heatmaps(points: torch.Tensor, size: Sequence[int], sigma: float, *
     h, w = _size(size)
     sigma = check_float(sigma, "sigma", min_value=0.0, open_min=True)
     if normalized:
-        scale = torch.tensor([w, h], dtype=points.dtype, device=points.device)
-        points = ((points + 1) * scale - 1) / 2
+        points = normalized_to_pixel(points, (h, w))
     grid = pixel_grid((h, w), device=points.device, dtype=points.dtype)  # (H, W, 2)
     d2 = (grid[None, None] - points[:, :, None, None, :]).pow(2).sum(-1)
     return torch.exp(-d2 / (2 * sigma**2))

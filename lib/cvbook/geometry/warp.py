@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from cvbook.core.validate import Shapes, check_choice, check_float, check_int, check_tensor
-from cvbook.geometry.coords import _size, pixel_grid
+from cvbook.geometry.coords import _size, pixel_grid, pixel_to_normalized
 
 __all__ = [
     "Warp",
@@ -427,10 +427,9 @@ def sample_at(image: torch.Tensor, points: torch.Tensor, *, normalized: bool = F
     s.check(points, "points", "B N 2", floating=True)
     check_choice(mode, "mode", ("bilinear", "nearest", "bicubic"))
     check_choice(padding_mode, "padding_mode", ("zeros", "border", "reflection"))
-    h, w = image.shape[-2:]
     grid = points.to(image.dtype)
     if not normalized:
-        grid = (2 * grid + 1) / torch.tensor([w, h], dtype=grid.dtype, device=grid.device) - 1
+        grid = pixel_to_normalized(grid, image.shape[-2:])
     out = F.grid_sample(image, grid[:, :, None], mode=mode, padding_mode=padding_mode,
                         align_corners=False)  # (B, C, N, 1)
     return out[..., 0].transpose(1, 2)
@@ -442,11 +441,9 @@ def _check_flow(flow: object, s: Shapes, name: str = "flow") -> torch.Tensor:
 
 def _flow_grid(flow: torch.Tensor) -> torch.Tensor:
     """(B, 2, H, W) pixel flow -> (B, H, W, 2) normalised sampling grid of u + flow(u)."""
-    h, w = flow.shape[-2:]
-    base = pixel_grid((h, w), device=flow.device, dtype=flow.dtype)
-    pos = base + flow.permute(0, 2, 3, 1)
-    scale = torch.tensor([w, h], dtype=flow.dtype, device=flow.device)
-    return (2 * pos + 1) / scale - 1
+    size = flow.shape[-2:]
+    base = pixel_grid(size, device=flow.device, dtype=flow.dtype)
+    return pixel_to_normalized(base + flow.permute(0, 2, 3, 1), size)
 
 
 def warp_by_flow(image: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear",
