@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from kornia.geometry.subpix import spatial_expectation2d
 
 from cvbook.core.validate import check_float, check_tensor
 from cvbook.geometry.coords import _size, normalized_to_pixel, pixel_grid, pixel_to_normalized
@@ -88,6 +87,8 @@ def soft_argmax(heatmaps: torch.Tensor, temperature: float | torch.Tensor = 1.0,
     >>> soft_argmax(s)
     tensor([[[1., 2.]]])
     """
+    from kornia.geometry.subpix import spatial_expectation2d  # lazy: keeps the import light
+
     heatmaps = _check(heatmaps, temperature)
     pts = spatial_expectation2d(_softmax(heatmaps, temperature), normalized_coordinates=False)
     return pixel_to_normalized(pts, heatmaps.shape[-2:]) if normalized else pts
