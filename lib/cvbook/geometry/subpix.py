@@ -8,7 +8,7 @@ that :mod:`cvbook.geometry.warp` uses, so keypoints and warps compose.
 * :func:`spatial_softmax`: :math:`p_k(u) = \operatorname{softmax}_u(S_k(u) / \tau)` over the
   ``H W`` positions of each map (DVE's virtual keypoints; Thewlis et al.).
 * :func:`soft_argmax`: :math:`\hat u_k = \sum_u u\, p_k(u)`.
-* :func:`marginal_soft_argmax` (Jakab et al. 2018, Eq. 2, and the image-translation
+* :func:`marginal_soft_argmax` (Jakab et al. 2018, and the image-translation
   chapter): average each map over rows to get a column profile (and over columns for a
   row profile), softmax each profile, take its mean. One softmax per axis, on
   ``H + W`` values instead of ``H W``. (Averaging, as the authors' release does, equals

@@ -477,8 +477,8 @@ def warp_by_flow(image: torch.Tensor, flow: torch.Tensor, *, mode: str = "biline
 
 def flow_consistency_mask(forward: torch.Tensor, backward: torch.Tensor, *,
                           alpha: float = 0.01, beta: float = 0.5) -> torch.Tensor:
-    r"""Forward-backward consistency (Sundaram, Brox & Keutzer 2010, Eq. 5): pixel ``u``
-    of frame *t* is kept when
+    r"""Forward-backward consistency (the occlusion test of Sundaram, Brox & Keutzer
+    2010): pixel ``u`` of frame *t* is kept when
 
     .. math:: \lvert f + \hat b \rvert^2 < \alpha (\lvert f \rvert^2 + \lvert \hat b
         \rvert^2) + \beta, \qquad \hat b(u) = b(u + f(u)),

@@ -1,5 +1,6 @@
-r"""Depth and normal errors as Unsup3D reports them (Wu et al. 2020, Table 2; the
-scale-invariant error of Eigen et al. 2014, Eq. 1 with lambda = 1).
+r"""Depth and normal errors as Unsup3D reports them on synthetic faces (Wu et al. 2020;
+SIDE is the scale-invariant error of Eigen et al. 2014, the square root of their
+scale-invariant log error with lambda = 1).
 
 * :func:`side`: scale-invariant depth error per image, on log depth over a mask,
 

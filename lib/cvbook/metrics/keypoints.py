@@ -6,7 +6,7 @@ chapter can average, take a median or bootstrap; an optional ``visible`` mask ``
 leaves out unannotated landmarks (an image with none gives NaN).
 
 * :func:`iod_error`: mean landmark error divided by the inter-ocular distance of the
-  *target*, as MAFL / AFLW / 300-W results are reported (DVE Table 2, Thewlis et al.
+  *target*, as MAFL / AFLW / 300-W results are reported (DVE, Thewlis et al.
   2017), times 100 for "%IOD". ``eyes`` names the two landmark indices. For the 5-point
   MAFL / AFLW order (left eye, right eye, nose, left mouth corner, right mouth corner)
   the eyes are ``(0, 1)``, the default (the eye centres); for the 68-point 300-W markup

@@ -7,7 +7,7 @@ regressor (virtual keypoints -> soft-argmax -> bias-free linear map).
   optionally L2-normalised and scaled (DVE's Hourglass uses unit descriptors x 20, a
   softmax temperature of 1/20 on their dot products).
 * :class:`KeypointRegressor`: a bias-free linear map from ``K`` keypoints to ``L``
-  landmarks, on the ``2K`` coordinates (DVE Sec. 4 / Thewlis et al. 2017: frozen
+  landmarks, on the ``2K`` coordinates (DVE's evaluation, after Thewlis et al. 2017: frozen
   descriptors, learnt virtual keypoints, a linear regressor; no bias, so the map has no
   preferred position of its own).
 * :class:`VirtualKeypointRegressor`: the three chained, as DVE's evaluation uses it (50
