@@ -365,8 +365,10 @@ def random_tps(batch: int, *, grid: int = 10, sigma: float = 0.01,
     :func:`random_affine`; none by default) is applied to the targets, so the spline's
     affine part carries it.
 
-    DVE's first warp halves the non-affine part: pass ``sigma / 2``. Drawn on the
-    generator's device, then moved to ``device``.
+    DVE's ranges (its brief): ``random_tps(B, sigma=0.001, sigma_large=0.01,
+    rotation=5, scale=0.1, translation=0.1)``; its first warp halves the non-affine part
+    (halve ``sigma`` and ``sigma_large``). Drawn on the generator's device, then moved to
+    ``device``.
 
     Args:
         batch: number of warps ``B``.
