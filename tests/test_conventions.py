@@ -135,6 +135,11 @@ def test_listed_in_toc(notebook):
     assert f"notebooks/{notebook.stem}" in toc
 
 
+def test_intro_links_every_chapter(notebook):
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert f"(../notebooks/{notebook.name})" in intro, "link the chapter from book/intro.md"
+
+
 def test_repository_address_in_one_place():
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_repo_url.py"), "--check"],
                        capture_output=True, text=True)

@@ -121,3 +121,25 @@ def test_start_sets_legible_figure_dpi():
             assert matplotlib.rcParams["savefig.dpi"] >= 110
     finally:  # start() turns deterministic algorithms on: leave the session as it was
         torch.use_deterministic_algorithms(det)
+
+
+def test_citation_cff_is_valid_and_in_step():
+    """CITATION.cff: the required keys of CFF 1.2.0, valid author entries, and the version
+    and licence that pyproject.toml declares (no schema validator is installed offline)."""
+    import datetime
+    import re
+
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    toml = (ROOT / "pyproject.toml").read_text()  # tomllib is 3.11+; the package supports 3.10
+    project = {k: re.search(rf'^{k} = "([^"]+)"', toml, re.M).group(1)
+               for k in ("version", "license")}
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors"):
+        assert cff.get(key), f"CITATION.cff lacks {key}"
+    assert all(set(a) & {"name", "family-names"} for a in cff["authors"])
+    assert cff["type"] in ("software", "dataset")
+    assert str(cff["version"]) == project["version"]
+    assert cff["license"] == project["license"] == "MIT"
+    datetime.date.fromisoformat(str(cff["date-released"]))
+    assert cff["repository-code"] == sync_repo_url.repo_url(ROOT)[0]
