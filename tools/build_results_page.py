@@ -79,15 +79,15 @@ def chapter_section(r: dict, title: str, seeds: dict | None, linked: bool) -> st
     stem = r["chapter"]
     link = f"[Open the chapter](../notebooks/{stem}.ipynb)." if linked else f"`{stem}`."
     lines = [f"## {title}", ""]
-    lines.append(f"{link} Default preset `{r['preset']}` on `{r['device']}`, "
-                 f"{r['runtime_s']:.0f} s for the stored run.")
+    lines.append(f"{link} The stored run (default preset `{r['preset']}`, seed {r['seed']}) "
+                 f"took {r['runtime_s']:.0f} s on {r['device'].upper()}.")
     held = _seed_holds(seeds)
     if seeds:
         commits = sorted({(rec.get("commit") or "?")[:10] + (" (dirty)" if rec.get("dirty")
                                                              else "")
                           for rec in seeds["seeds"]})
         runtimes = [rec["runtime_s"] for rec in seeds["seeds"] if rec.get("runtime_s")]
-        lines[-1] += (f" Seeds measured at commit {', '.join(commits)}"
+        lines[-1] += (f" Seeds 0, 1, 2 measured at commit {', '.join(commits)}"
                       + (f", {min(runtimes):.0f}–{max(runtimes):.0f} s a run."
                          if runtimes else "."))
     lines += ["", "| claim | " + " | ".join(f"seed {s}" for s in SEEDS)
