@@ -33,6 +33,8 @@ def test_a_run_within_tolerance_passes():
     run["metrics"]["top1"] += 0.029
     run["metrics"]["best_k"] = 32
     assert compare_metrics(stored, run) == []
+    stored["metrics"]["top1"], run["metrics"]["top1"] = 0.884, 0.914  # exactly tol apart
+    assert compare_metrics(stored, run) == []
 
 
 def test_a_stored_metric_edited_past_its_tolerance_fails():

@@ -58,6 +58,14 @@ def _number(value: Any, name: str) -> float | int:
     return value
 
 
+def _tolerance(tol: Any, name: str) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not math.isfinite(tol) \
+            or tol < 0:
+        raise ValueError(f"tol of metric {name!r} must be a finite number >= 0 (an absolute "
+                         f"tolerance), got {tol!r}")
+    return float(tol)
+
+
 @dataclass
 class Results:
     """Collects a chapter's results and writes its sidecar.
@@ -105,11 +113,7 @@ class Results:
         if tol is None:
             self.tolerances.pop(name, None)
         else:
-            if isinstance(tol, bool) or not isinstance(tol, (int, float)) \
-                    or not math.isfinite(tol) or tol < 0:
-                raise ValueError(f"tol of metric {name!r} must be a finite number >= 0 "
-                                 f"(an absolute tolerance), got {tol!r}")
-            self.tolerances[name] = float(tol)
+            self.tolerances[name] = _tolerance(tol, name)
         return self.metrics[name]
 
     def claim(self, claim: str, holds: Any, evidence: str) -> bool:
@@ -189,8 +193,7 @@ def validate_sidecar(data: Any) -> dict[str, Any]:
     for name, tol in tols.items():
         if name not in data["metrics"]:
             raise ValueError(f"tolerance for {name!r}, which is not a metric")
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
-            raise ValueError(f"tolerance of {name!r} must be a number >= 0, got {tol!r}")
+        _tolerance(tol, name)
     for f in data.get("not_reproduced", []):  # optional key
         if set(f) != {"finding", "evidence"}:
             raise ValueError(f"malformed not_reproduced entry {f!r}")
@@ -222,7 +225,8 @@ def compare_metrics(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
             problems.append(f"{chapter}: {name!r} declares tol={r_tol.get(name)} but the stored "
                             f"sidecar has tol={tol} (re-execute the notebook)")
         diff = abs(r_m[name] - s_m[name])
-        if (tol is None and r_m[name] != s_m[name]) or (tol is not None and diff > tol):
+        slack = 1e-9 * max(1.0, abs(s_m[name]))  # |0.914 - 0.884| is 0.030000000000000027
+        if (tol is None and r_m[name] != s_m[name]) or (tol is not None and diff > tol + slack):
             problems.append(f"{chapter}: {name} = {r_m[name]!r}, stored {s_m[name]!r} "
                             f"(|diff| {diff:.3g} > " + ("0, compared exactly)" if tol is None
                                                        else f"tol {tol:g})"))
