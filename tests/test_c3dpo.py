@@ -17,11 +17,12 @@ from cvbook.c3dpo import (
     reprojection_loss,
     tomasi_kanade,
 )
+from cvbook.data import files as data_files
 from cvbook.geometry import random_rotation
 from cvbook.metrics.pose import compose_depth, mpjpe
 
 G = torch.Generator().manual_seed(0)
-TINY = "tests/data/c3dpo_tiny.json"
+TINY = data_files.path("c3dpo_tiny.json")
 
 
 def test_pseudo_huber_limits_and_gradient():

@@ -1,6 +1,13 @@
 """Conventions of the book, checked on every notebook (run by ``make test`` after nbval).
 
-* a ``parameters`` cell with ``preset = "cpu"`` and ``seed``; the Colab bootstrap cell;
+* a ``parameters`` cell with ``preset = "cpu"`` and ``seed``; the bootstrap cell
+  (``try: import cvbook`` / ``except ImportError: %pip install``, input hidden in the book);
+* nbval compares text only in cells tagged ``nbval-check-output`` (``--nbval-lax``), and
+  every notebook has some; trained numbers are compared by value instead: the nbval run's
+  sidecars (``NBVAL_RESULTS``) against the stored ones, each metric within its stored
+  tolerance (``cvbook.core.results.compare_metrics``);
+* ``notebooks/results/<chapter>.seeds.json`` (``make seeds``): seeds 0, 1, 2, every claim
+  holding on every seed, the same claims as the stored sidecar;
 * executed top to bottom, in order, without errors, no papermill-injected cell;
 * every figure a cell shows is stored (the book needs them);
 * listed in ``_toc.yml``; the Colab address in step with ``_config.yml``;
@@ -21,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from cvbook.core.results import load_all_results
+from cvbook.core.results import SEEDS_SUFFIX, compare_metrics, load_all_results
 
 pytestmark = pytest.mark.conventions
 
@@ -59,12 +66,34 @@ def test_parameters_cell(notebook):
 
 
 def test_bootstrap_cell_comes_first(notebook):
+    """The first code cell installs cvbook only where it is missing (Colab, Kaggle, a
+    downloaded notebook in any Jupyter), from the address of ``_config.yml``, and is hidden
+    in the HTML book."""
     code = [c for c in _cells(notebook) if c["cell_type"] == "code"]
     first = _src(code[0])
-    assert '"google.colab" in sys.modules' in first and "pip install" in first, \
-        "the first code cell must be the Colab bootstrap"
+    assert re.search(r"^try:\n\s+import cvbook\b.*\nexcept ImportError:\n\s+%pip install ",
+                     first, re.M | re.S), \
+        "the first code cell must be the bootstrap: try: import cvbook / except ImportError: " \
+        "%pip install ... (CONTRIBUTING.md)"
+    assert '"cvbook @ git+https://github.com/' in first, "install cvbook from the repository"
+    assert "google.colab" not in first, "the bootstrap must work outside Colab too"
     assert not re.search(r"pip install[^\n]*\b(torch|numpy)\b", first), \
         "the bootstrap must not install or pin torch/numpy"
+    tags = code[0].get("metadata", {}).get("tags", [])
+    assert "bootstrap" in tags and ({"hide-input", "remove-input"} & set(tags)), \
+        "tag the bootstrap cell `bootstrap` and `hide-input` (its input is hidden in the book)"
+
+
+def test_checked_cells(notebook):
+    """``make nbval`` runs with ``--nbval-lax``: only cells tagged ``nbval-check-output`` have
+    their text compared, so every chapter must tag its deterministic cells."""
+    cells = [c for c in _cells(notebook) if c["cell_type"] == "code"]
+    checked = [c for c in cells if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
+    assert checked, "tag the cells that are deterministic by construction nbval-check-output"
+    for c in checked:
+        tags = c["metadata"]["tags"]
+        assert "nbval-ignore-output" not in tags, f"both checked and ignored: {_src(c)[:60]}"
+        assert c.get("outputs"), f"a checked cell with no output checks nothing: {_src(c)[:60]}"
 
 
 def test_title_citation_badge_runtime(notebook):
@@ -106,6 +135,11 @@ def test_listed_in_toc(notebook):
     assert f"notebooks/{notebook.stem}" in toc
 
 
+def test_intro_links_every_chapter(notebook):
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert f"(../notebooks/{notebook.name})" in intro, "link the chapter from book/intro.md"
+
+
 def test_repository_address_in_one_place():
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_repo_url.py"), "--check"],
                        capture_output=True, text=True)
@@ -130,16 +164,54 @@ def test_stored_sidecars():
     _check_sidecars(ROOT / "notebooks" / "results", [nb.stem for nb in NOTEBOOKS])
 
 
-def test_sidecars_of_this_run():
+def _nbval_results() -> Path:
     d = os.environ.get("NBVAL_RESULTS")
     if not d:
         pytest.skip("NBVAL_RESULTS not set (make test sets it after nbval)")
-    d = ROOT / d if not Path(d).is_absolute() else Path(d)
-    _check_sidecars(d, [nb.stem for nb in NOTEBOOKS])
+    return ROOT / d if not Path(d).is_absolute() else Path(d)
+
+
+def test_sidecars_of_this_run():
+    _check_sidecars(_nbval_results(), [nb.stem for nb in NOTEBOOKS])
+
+
+def test_metrics_of_this_run_match_the_stored_ones():
+    """The regression test of trained numbers: the nbval run's metrics against the stored
+    sidecar's, each within the tolerance the chapter declared (exactly when none)."""
+    run = {r["chapter"]: r for r in load_all_results(_nbval_results())}
+    stored = {r["chapter"]: r for r in load_all_results(ROOT / "notebooks" / "results")}
+    problems = []
+    for nb in NOTEBOOKS:
+        if nb.stem in run and nb.stem in stored:
+            problems += compare_metrics(stored[nb.stem], run[nb.stem])
+    assert not problems, "metrics moved past their tolerance:\n" + "\n".join(problems)
+
+
+def test_seeds_file(notebook):
+    """``make seeds`` ran the default preset with seeds 0, 1, 2; each claim holds on each."""
+    path = ROOT / "notebooks" / "results" / f"{notebook.stem}{SEEDS_SUFFIX}"
+    assert path.is_file(), f"no {path.name}: run `make seeds NB=notebooks/{notebook.name}`"
+    data = json.loads(path.read_text())
+    by_seed = {rec["seed"]: rec for rec in data["seeds"]}
+    assert sorted(by_seed) == [0, 1, 2], f"seeds {sorted(by_seed)}, expected [0, 1, 2]"
+    stored = {r["chapter"]: r for r in load_all_results(ROOT / "notebooks" / "results")}
+    expected = {c["claim"] for c in stored[notebook.stem]["claims"]}
+    for s_, rec in sorted(by_seed.items()):
+        assert "error" not in rec, f"seed {s_} failed: {rec['error']}"
+        assert rec.get("commit"), f"seed {s_}: no commit recorded"
+        failing = [c["claim"] for c in rec["claims"] if not c["holds"]]
+        assert not failing, f"seed {s_}: claims that do not hold: {failing}"
+        got = {c["claim"] for c in rec["claims"]}
+        assert got == expected, (f"seed {s_}: claims differ from the stored sidecar's: missing "
+                                 f"{sorted(expected - got)}, extra {sorted(got - expected)}")
 
 
 def test_results_page_is_generated_from_sidecars():
     subprocess.run([sys.executable, str(ROOT / "tools" / "build_results_page.py")], check=True)
     page = (ROOT / "book" / "results.md").read_text()
     for nb in NOTEBOOKS:
-        assert nb.stem in page
+        title = next(re.search(r"^#\s+(.+)$", _src(c), re.M).group(1).strip()
+                     for c in _cells(nb) if c["cell_type"] == "markdown"
+                     and re.search(r"^#\s+", _src(c), re.M))
+        assert f"\n## {title}\n" in page, f"no section titled {title!r} on the results page"
+        assert f"(../notebooks/{nb.name})" in page

@@ -1,10 +1,19 @@
-"""Copy the repository address from ``_config.yml`` (its one home) into every notebook's
-Colab badge and Colab bootstrap cell.
+"""Copy the repository address from ``_config.yml`` (its one home) into the book's own links:
+every notebook's Colab badge and bootstrap cell, and the pages that quote them.
 
-    python tools/sync_repo_url.py          # rewrite the notebooks in place
-    python tools/sync_repo_url.py --check  # exit 1 if any notebook is out of step
+    python tools/sync_repo_url.py          # rewrite the files in place
+    python tools/sync_repo_url.py --check  # exit 1 if any file is out of step
 
-``tests/test_conventions.py`` runs the check, so a changed address cannot drift.
+Only the book's *own* links are rewritten, recognised by their form, never by their host:
+
+* a Colab link to one of this book's notebooks,
+  ``https://colab.research.google.com/github/OWNER/REPO/blob/BRANCH/notebooks/...``;
+* the bootstrap's install of this package, ``cvbook @ git+https://github.com/OWNER/REPO``;
+* any other ``https://github.com/OWNER/REPO`` link *whose OWNER/REPO is one of the two
+  above* (the book's old address, when the address changes).
+
+A link to another repository (an official code base, a dataset) is left alone.
+``tests/test_conventions.py`` runs the check; ``tests/test_tools.py`` proves the rules.
 """
 
 from __future__ import annotations
@@ -16,46 +25,78 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GITHUB = re.compile(r"https://github\.com/[\w.-]+/[\w.-]+?(?=[/\"'\s)]|\.git|$)")
-COLAB = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/")
+SLUG = r"[\w.-]+/[\w.-]+?"
+COLAB = re.compile(r"https://colab\.research\.google\.com/github/(" + SLUG + r")/blob/"
+                   r"([\w.-]+)/notebooks/")
+INSTALL = re.compile(r"(cvbook\s*@\s*git\+)https://github\.com/(" + SLUG
+                     + r")(?=\.git\b|[@\"'\s]|$)")
 
 
-def repo_url() -> str:
-    """The ``repository.url`` of ``_config.yml`` (read without a YAML dependency)."""
-    text = (ROOT / "_config.yml").read_text()
-    m = re.search(r"^repository:\s*\n(?:\s+.*\n)*?\s+url:\s*(\S+)", text, re.M)
-    if not m:
-        raise SystemExit("_config.yml has no repository.url")
-    return m.group(1).rstrip("/")
+def repo_url(root: Path = ROOT) -> tuple[str, str]:
+    """``(url, branch)`` of ``repository:`` in ``_config.yml`` (read without YAML)."""
+    text = (root / "_config.yml").read_text()
+    block = re.search(r"^repository:\s*\n((?:[ \t]+.*\n?)*)", text, re.M)
+    url = re.search(r"^\s+url:\s*(\S+)", block.group(1), re.M) if block else None
+    if not url or not url.group(1).startswith("https://github.com/"):
+        raise SystemExit("_config.yml needs repository.url: https://github.com/OWNER/REPO")
+    branch = re.search(r"^\s+branch:\s*(\S+)", block.group(1), re.M)
+    return url.group(1).rstrip("/").removesuffix(".git"), branch.group(1) if branch else "main"
 
 
-def sync(text: str, url: str) -> str:
+def own_slugs(text: str) -> set[str]:
+    """The OWNER/REPO names the text uses for the book itself (badges, bootstrap)."""
+    return {m.group(1) for m in COLAB.finditer(text)} | \
+        {m.group(2) for m in INSTALL.finditer(text)}
+
+
+def sync(text: str, url: str, branch: str = "main") -> str:
+    """``text`` with the book's own links pointed at ``url`` (and Colab links at ``branch``)."""
     slug = url.removeprefix("https://github.com/")
-    text = GITHUB.sub(url, text)
-    return COLAB.sub(f"https://colab.research.google.com/github/{slug}/", text)
+    old = own_slugs(text) - {slug}
+    text = COLAB.sub(f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/",
+                     text)
+    text = INSTALL.sub(lambda m: f"{m.group(1)}{url}", text)
+    for o in sorted(old):  # plain links to the book's previous address
+        text = re.sub(r"https://github\.com/" + re.escape(o) + r"(?=[/\"'\s)#.]|$)", url, text)
+    return text
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
-    url = repo_url()
-    stale = []
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        data = json.loads(nb.read_text())
+def targets(root: Path = ROOT) -> list[Path]:
+    return (sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+            + sorted((root / "book").glob("*.md"))
+            + [p for p in (root / "README.md", root / "CONTRIBUTING.md") if p.is_file()])
+
+
+def sync_file(path: Path, url: str, branch: str, write: bool) -> bool:
+    """Sync one file; return True if it was (or, with ``write=False``, would be) changed."""
+    if path.suffix == ".ipynb":
+        data = json.loads(path.read_text())
         changed = False
         for cell in data["cells"]:
             src = "".join(cell["source"])
-            new = sync(src, url)
+            new = sync(src, url, branch)
             if new != src:
                 cell["source"] = new.splitlines(keepends=True)
                 changed = True
-        if changed:
-            stale.append(nb.name)
-            if not args.check:
-                nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        if changed and write:
+            path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        return changed
+    text = path.read_text()
+    new = sync(text, url, branch)
+    if new != text and write:
+        path.write_text(new)
+    return new != text
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args(argv)
+    url, branch = repo_url(root)
+    stale = [p.relative_to(root).as_posix() for p in targets(root)
+             if sync_file(p, url, branch, write=not args.check)]
     if args.check and stale:
-        print(f"out of step with _config.yml ({url}): {', '.join(stale)}; "
+        print(f"out of step with _config.yml ({url}, branch {branch}): {', '.join(stale)}; "
               "run python tools/sync_repo_url.py")
         return 1
     return 0

@@ -5,6 +5,14 @@ records metrics, the claims its prose makes (each computed, never typed in, and 
 guarded by an assert cell) and the paper's numbers, and writes the file in its last
 cell. The book's results page and the convention tests read these files.
 
+Trained numbers move a little from one CPU to another (vector kernels, BLAS, thread
+scheduling), so every metric may declare an absolute tolerance when it is recorded
+(``S.results.metric("top1", acc, tol=0.03)``); the sidecar stores it under
+``"tolerances"``, and :func:`compare_metrics` checks a fresh run against the stored
+sidecar metric by metric within the *stored* tolerance. A metric recorded without a
+tolerance is compared exactly: leave it out only for numbers that are deterministic by
+construction (counts, closed forms, configuration).
+
 The output folder is ``$CVBOOK_RESULTS_DIR`` if set, else ``results/`` under the
 working directory (a notebook runs from ``notebooks/``). Runs with other seeds or the
 ``full`` preset set ``CVBOOK_RESULTS_DIR`` so they never overwrite the stored sidecar.
@@ -27,6 +35,8 @@ from cvbook.core.checkpoint import atomic_write_bytes
 
 SCHEMA_KEYS = ("chapter", "preset", "seed", "device", "runtime_s", "versions", "metrics",
                "claims", "paper")
+SEEDS_SUFFIX = ".seeds.json"  # notebooks/results/<chapter>.seeds.json, written by make seeds
+# optional keys: "tolerances" ({metric: absolute tolerance}), "not_reproduced"
 
 
 def results_dir() -> Path:
@@ -48,6 +58,14 @@ def _number(value: Any, name: str) -> float | int:
     return value
 
 
+def _tolerance(tol: Any, name: str) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not math.isfinite(tol) \
+            or tol < 0:
+        raise ValueError(f"tol of metric {name!r} must be a finite number >= 0 (an absolute "
+                         f"tolerance), got {tol!r}")
+    return float(tol)
+
+
 @dataclass
 class Results:
     """Collects a chapter's results and writes its sidecar.
@@ -67,6 +85,7 @@ class Results:
     claims: list[dict[str, Any]] = field(default_factory=list)
     paper: list[dict[str, Any]] = field(default_factory=list)
     not_reproduced: list[dict[str, Any]] = field(default_factory=list)
+    tolerances: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -76,9 +95,25 @@ class Results:
             raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
         self.device = str(self.device)
 
-    def metric(self, name: str, value: Any) -> float | int:
-        """Record a scalar metric (tensor, numpy or Python number); returns it."""
+    def metric(self, name: str, value: Any, tol: float | None = None) -> float | int:
+        """Record a scalar metric (tensor, numpy or Python number); returns it.
+
+        Args:
+            name: the metric's key in the sidecar.
+            value: a scalar (a one-element tensor, a numpy scalar or a Python number).
+            tol: the absolute tolerance within which a re-run on another machine must
+                reproduce the stored value (``make test`` compares them). ``None`` (the
+                default) means *exactly*: only for numbers deterministic by construction.
+                Choose it from evidence (runs under other CPU kernels and seeds), small
+                enough that a real regression falls outside it (CONTRIBUTING.md).
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError("metric name must be a non-empty string")
         self.metrics[name] = _number(value, name)
+        if tol is None:
+            self.tolerances.pop(name, None)
+        else:
+            self.tolerances[name] = _tolerance(tol, name)
         return self.metrics[name]
 
     def claim(self, claim: str, holds: Any, evidence: str) -> bool:
@@ -123,6 +158,7 @@ class Results:
             "versions": {"cvbook": cvbook.__version__, "torch": torch.__version__,
                          "python": platform.python_version()},
             "metrics": self.metrics,
+            "tolerances": self.tolerances,
             "claims": self.claims,
             "paper": self.paper,
             "not_reproduced": self.not_reproduced,
@@ -151,16 +187,65 @@ def validate_sidecar(data: Any) -> dict[str, Any]:
     for p in data["paper"]:
         if set(p) != {"metric", "value", "source"}:
             raise ValueError(f"malformed paper entry {p!r}")
+    tols = data.get("tolerances", {})  # optional key
+    if not isinstance(tols, dict):
+        raise ValueError("tolerances must be an object {metric: absolute tolerance}")
+    for name, tol in tols.items():
+        if name not in data["metrics"]:
+            raise ValueError(f"tolerance for {name!r}, which is not a metric")
+        _tolerance(tol, name)
     for f in data.get("not_reproduced", []):  # optional key
         if set(f) != {"finding", "evidence"}:
             raise ValueError(f"malformed not_reproduced entry {f!r}")
     return data
 
 
+def compare_metrics(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """Compare a fresh run's sidecar with the stored one; return the problems (empty: same).
+
+    Every stored metric must be in the run and within the *stored* tolerance
+    (``|run - stored| <= tol``; exactly equal when the stored sidecar declares none); the
+    run may not add metrics or declare a tolerance other than the stored one (re-execute
+    the notebook to store a new declaration), and both must record the same set of claims.
+    """
+    problems = []
+    chapter = stored.get("chapter", "?")
+    s_m, r_m = stored["metrics"], run["metrics"]
+    s_tol, r_tol = stored.get("tolerances", {}), run.get("tolerances", {})
+    for name in sorted(set(s_m) | set(r_m)):
+        if name not in r_m:
+            problems.append(f"{chapter}: metric {name!r} is stored but the run lacks it")
+            continue
+        if name not in s_m:
+            problems.append(f"{chapter}: the run records {name!r}, which is not stored "
+                            "(re-execute the notebook)")
+            continue
+        tol = s_tol.get(name)
+        if r_tol.get(name) != tol:
+            problems.append(f"{chapter}: {name!r} declares tol={r_tol.get(name)} but the stored "
+                            f"sidecar has tol={tol} (re-execute the notebook)")
+        diff = abs(r_m[name] - s_m[name])
+        slack = 1e-9 * max(1.0, abs(s_m[name]))  # |0.914 - 0.884| is 0.030000000000000027
+        if (tol is None and r_m[name] != s_m[name]) or (tol is not None and diff > tol + slack):
+            problems.append(f"{chapter}: {name} = {r_m[name]!r}, stored {s_m[name]!r} "
+                            f"(|diff| {diff:.3g} > " + ("0, compared exactly)" if tol is None
+                                                       else f"tol {tol:g})"))
+    s_c = {c["claim"] for c in stored["claims"]}
+    r_c = {c["claim"] for c in run["claims"]}
+    for c in sorted(s_c - r_c):
+        problems.append(f"{chapter}: stored claim missing from the run: {c!r}")
+    for c in sorted(r_c - s_c):
+        problems.append(f"{chapter}: the run makes a claim that is not stored: {c!r}")
+    return problems
+
+
 def load_all_results(directory: str | os.PathLike) -> list[dict[str, Any]]:
-    """Load and validate every ``*.json`` sidecar in ``directory``, sorted by chapter."""
+    """Load and validate every ``*.json`` sidecar in ``directory``, sorted by chapter
+    (``*.seeds.json`` files, the per-seed summaries of ``make seeds``, are skipped)."""
     out = []
     for path in sorted(Path(directory).glob("*.json")):
+        if path.name.endswith(SEEDS_SUFFIX):  # per-seed summaries (make seeds), not sidecars
+            continue
         try:
             out.append(validate_sidecar(json.loads(path.read_text())))
         except (ValueError, json.JSONDecodeError) as e:
