@@ -154,7 +154,8 @@ def test_excitation_backprop_conserves_probability(net, x):
 def test_rise_matches_brute_force(net, x):
     g = torch.Generator().manual_seed(3)
     s = A.rise(net, x, [0, 1, 2], num_masks=20, grid=4, batch_size=7, generator=g)
-    masks = A.core.rise_masks(20, (16, 16), grid=4, generator=torch.Generator().manual_seed(3))
+    masks = A.perturbation.rise_masks(20, (16, 16), grid=4,
+                                      generator=torch.Generator().manual_seed(3))
     want = torch.zeros(3, 1, 16, 16)
     with torch.no_grad():
         for i in range(20):

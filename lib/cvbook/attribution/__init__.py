@@ -4,7 +4,8 @@ A TorchRay-shaped toolkit over one shared core (:func:`saliency`): probe any lay
 name, explain a class index or any reward callable, whole batches at once, and the model
 is always left exactly as it was found (:func:`preserve_model`).
 
-Methods: :func:`gradient`, :func:`deconvnet`, :func:`guided_backprop`, :func:`grad_cam`,
+Methods (core: gradients; :mod:`~cvbook.attribution.perturbation`: RISE and SmoothGrad):
+:func:`gradient`, :func:`deconvnet`, :func:`guided_backprop`, :func:`grad_cam`,
 :func:`linear_approx`, :func:`excitation_backprop`,
 :func:`contrastive_excitation_backprop`, :func:`rise`, :func:`smoothgrad`,
 :func:`extremal_perturbation` and :func:`channel_extremal_perturbation` (chapter 01),
@@ -28,9 +29,7 @@ from cvbook.attribution.core import (
     probe,
     resize_map,
     reward,
-    rise,
     saliency,
-    smoothgrad,
 )
 from cvbook.attribution.extremal import (
     ChannelResult,
@@ -52,6 +51,7 @@ from cvbook.attribution.normgrad import (
     normgrad,
     spearman,
 )
+from cvbook.attribution.perturbation import rise, rise_masks, smoothgrad
 
 __all__ = [
     "AGGREGATIONS", "ChannelResult", "ExtremalResult", "SmoothMask", "adversarial_locations",
@@ -60,5 +60,5 @@ __all__ = [
     "excitation_backprop", "extremal_perturbation", "gaussian_blur", "get_module",
     "grad_cam", "gradient", "guided_backprop", "invert_features", "layer_saliencies",
     "linear_approx", "meta_saliency", "model_state", "normgrad", "preserve_model", "probe",
-    "resize_map", "reward", "rise", "saliency", "smoothgrad", "spearman",
+    "resize_map", "reward", "rise", "rise_masks", "saliency", "smoothgrad", "spearman",
 ]
