@@ -11,7 +11,7 @@ Methods (core: gradients; :mod:`~cvbook.attribution.perturbation`: RISE and Smoo
 :func:`extremal_perturbation` and :func:`channel_extremal_perturbation` (chapter 01),
 :func:`normgrad`, :func:`layer_saliencies`, :func:`combine_maps`, :func:`meta_saliency`,
 :func:`adversarial_locations` (chapter 02). The pointing game is in
-:mod:`cvbook.metrics.pointing`.
+:mod:`cvbook.metrics.pointing`; the chapters' presets in :mod:`cvbook.attribution.presets`.
 """
 
 from cvbook.attribution.core import (
@@ -52,9 +52,16 @@ from cvbook.attribution.normgrad import (
     spearman,
 )
 from cvbook.attribution.perturbation import rise, rise_masks, smoothgrad
+from cvbook.attribution.presets import (
+    EXTREMAL_PRESETS,
+    NORMGRAD_PRESETS,
+    ExtremalConfig,
+    NormGradConfig,
+)
 
 __all__ = [
-    "AGGREGATIONS", "ChannelResult", "ExtremalResult", "SmoothMask", "adversarial_locations",
+    "AGGREGATIONS", "EXTREMAL_PRESETS", "ExtremalConfig", "NORMGRAD_PRESETS", "NormGradConfig",
+    "ChannelResult", "ExtremalResult", "SmoothMask", "adversarial_locations",
     "blur_pyramid", "channel_extremal_perturbation", "class_sensitivity", "combine_maps",
     "contrastive_excitation_backprop", "conv_contribution_norms", "deconvnet",
     "excitation_backprop", "extremal_perturbation", "gaussian_blur", "get_module",
