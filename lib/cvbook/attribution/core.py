@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvbook.core.validate import check_tensor
+from cvbook.core.validate import Shapes, check_tensor
 
 Target = int | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 Aggregate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -155,11 +155,31 @@ def _check_input(input: torch.Tensor) -> torch.Tensor:
     return input
 
 
-def target_indices(target: Target, n: int, device: torch.device) -> torch.Tensor | None:
+def _batch(n: int, source: str) -> Shapes:
+    """:class:`~cvbook.core.validate.Shapes` with ``N`` bound to the batch size ``n`` of
+    ``source`` (a meta tensor stands for it: no memory, no device), so that a target's
+    shape is checked with the shared wording, e.g. "target must have shape (N,) with
+    N = 4 as in input (N, *); got (3,)"."""
+    s = Shapes()
+    s.check(torch.empty(n, 0, device="meta"), source, "N *")
+    return s
+
+
+def target_indices(target: Target, n: int, device: torch.device, *, source: str = "input"
+                   ) -> torch.Tensor | None:
     """``target`` as an ``(n,)`` int64 tensor of class indices, or ``None`` for a callable.
+
+    ``n`` is the batch size of ``source`` (named in error messages).
 
     Raises:
         TypeError / ValueError: naming ``target`` and what was expected.
+
+    >>> target_indices([2, 0], 2, torch.device("cpu"))
+    tensor([2, 0])
+    >>> target_indices([2, 0, 1], 2, torch.device("cpu"))
+    Traceback (most recent call last):
+        ...
+    ValueError: target must have shape (N,) with N = 2 as in input (N, *); got (3,)
     """
     if callable(target) and not isinstance(target, torch.Tensor):
         return None
@@ -181,9 +201,7 @@ def target_indices(target: Target, n: int, device: torch.device) -> torch.Tensor
         raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
     if t.ndim == 0:
         t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"target must have one class per image, shape ({n},), got "
-                         f"{tuple(t.shape)}")
+    _batch(n, source).check(t, "target", "N")
     if (t < 0).any():
         raise ValueError("target must hold non-negative class indices")
     return t.to(device=device, dtype=torch.long)
@@ -201,12 +219,13 @@ def reward(output: torch.Tensor, target: Target) -> torch.Tensor:
         raise TypeError("the model must return a tensor (wrap it, or give target as a "
                         f"callable on its output); got {type(output).__name__}")
     n = output.shape[0]
-    idx = target_indices(target, n, output.device)
+    idx = target_indices(target, n, output.device, source="output")
     if idx is None:
         r = target(output)  # type: ignore[operator]
-        if not isinstance(r, torch.Tensor) or r.shape != (n,):
-            raise ValueError(f"a callable target must return an (N,) = ({n},) tensor, got "
-                             f"{getattr(r, 'shape', type(r).__name__)}")
+        if not isinstance(r, torch.Tensor):
+            raise TypeError("a callable target must return an (N,) tensor, got "
+                            f"{type(r).__name__}")
+        _batch(n, "output").check(r, "target(output)", "N")
         return r.float()
     if output.ndim < 2:
         raise ValueError(f"class targets need an (N, C, ...) output, got {tuple(output.shape)}")

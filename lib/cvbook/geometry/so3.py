@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from cvbook.core._validate import check_float, check_int, check_tensor
+from cvbook.core.validate import check_float, check_int, check_tensor
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -32,17 +32,11 @@ __all__ = [
 
 
 def _check_vec3(w: object, name: str) -> torch.Tensor:
-    w = check_tensor(w, name, floating=True)
-    if w.ndim < 1 or w.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (..., 3), got {tuple(w.shape)}")
-    return w
+    return check_tensor(w, name, shape="... 3", floating=True)
 
 
 def _check_mat3(R: object, name: str) -> torch.Tensor:
-    R = check_tensor(R, name, floating=True)
-    if R.ndim < 2 or R.shape[-2:] != (3, 3):
-        raise ValueError(f"{name} must have shape (..., 3, 3), got {tuple(R.shape)}")
-    return R
+    return check_tensor(R, name, shape="... 3 3", floating=True)
 
 
 def hat(w: torch.Tensor) -> torch.Tensor:
@@ -139,9 +133,7 @@ def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
 
 def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
     """Quaternions ``(..., 4)`` as ``(w, x, y, z)`` (normalised here) -> ``(..., 3, 3)``."""
-    q = check_tensor(q, "q", floating=True)
-    if q.ndim < 1 or q.shape[-1] != 4:
-        raise ValueError(f"q must have shape (..., 4), got {tuple(q.shape)}")
+    q = check_tensor(q, "q", shape="... 4", floating=True)
     q = q / q.norm(dim=-1, keepdim=True)
     w, x, y, z = q.unbind(-1)
     return torch.stack([
