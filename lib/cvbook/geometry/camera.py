@@ -48,6 +48,9 @@ def orthographic_projection(X: torch.Tensor, scale: torch.Tensor | float = 1.0) 
 
     Returns:
         ``(..., K, 2)`` image points.
+
+    >>> orthographic_projection(torch.tensor([[1.0, 2.0, 5.0]]), 2.0)
+    tensor([[2., 4.]])
     """
     X = _check_points(X)
     return X[..., :2] * scale

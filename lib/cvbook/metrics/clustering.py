@@ -95,6 +95,9 @@ def cluster_acc(y_true: LabelsLike, y_pred: LabelsLike) -> float:
 
     Returns:
         Accuracy in ``[0, 1]``.
+
+    >>> cluster_acc([0, 0, 1, 1, 2], [5, 5, 3, 3, 3])  # clusters 5 -> 0, 3 -> 1
+    0.8
     """
     t, p = _pair(y_true, y_pred)
     table = contingency(t, p)

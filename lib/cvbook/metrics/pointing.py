@@ -37,6 +37,11 @@ def point(saliency: torch.Tensor, size: Sequence[int] | None = None, *,
         size: image ``(H, W)``; maps of another size are bilinearly resized first.
         smooth: Gaussian smoothing before the maximum, as a fraction of ``min(H, W)``
             (the papers use 0.02 for gradient-like maps, 0.09 for extremal masks).
+
+    >>> s = torch.zeros(1, 4, 6)
+    >>> s[0, 1, 4] = 1.0
+    >>> point(s)                                  # (x, y) of the maximum
+    tensor([[4., 1.]])
     """
     check_tensor(saliency, "saliency", floating=True)
     s = saliency
@@ -61,6 +66,11 @@ def hits(points: torch.Tensor, masks: torch.Tensor, tolerance: float) -> torch.T
         points: ``(N, 2)`` ``(x, y)`` in pixels (pixel ``(i, j)`` has centre ``(j, i)``).
         masks: ``(N, H, W)`` bool ground truth of the explained class.
         tolerance: radius in pixels (15 at ~224 px in the papers).
+
+    >>> masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    >>> masks[:, 2, 5] = True                     # one ground-truth pixel at (x=5, y=2)
+    >>> hits(torch.tensor([[5.0, 3.0], [0.0, 0.0]]), masks, 1.0)
+    tensor([ True, False])
     """
     s = Shapes()
     s.check(masks, "masks", "N H W")
