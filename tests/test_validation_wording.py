@@ -51,7 +51,7 @@ def test_benchmark() -> None:
 
 
 def test_normgrad_helpers() -> None:
-    with _raises("b must have shape (N, M) with M = 5 as in a (N, M); got (2, 4)"):
+    with _raises("b must have shape (N, P) with P = 5 as in a (N, P); got (2, 4)"):
         spearman(torch.zeros(2, 5), torch.zeros(2, 4))
     conv = nn.Conv2d(3, 4, 3, padding=1)
     with _raises("g must have shape (N, D, *, *) with N = 2 as in x (N, C, H, W); got "

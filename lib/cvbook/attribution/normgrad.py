@@ -369,8 +369,8 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise Spearman rank correlation of ``(N, P)`` tensors (average ranks for ties)
     -> ``(N,)``."""
     s = Shapes()
-    s.check(a, "a", "N M")
-    s.check(b, "b", "N M")
+    s.check(a, "a", "N P")
+    s.check(b, "b", "N P")
 
     def ranks(x: torch.Tensor) -> torch.Tensor:
         # average rank of tied values: rank = (#less) + (#equal - 1) / 2, vectorised
