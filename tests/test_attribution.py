@@ -154,7 +154,8 @@ def test_excitation_backprop_conserves_probability(net, x):
 def test_rise_matches_brute_force(net, x):
     g = torch.Generator().manual_seed(3)
     s = A.rise(net, x, [0, 1, 2], num_masks=20, grid=4, batch_size=7, generator=g)
-    masks = A.core.rise_masks(20, (16, 16), grid=4, generator=torch.Generator().manual_seed(3))
+    masks = A.perturbation.rise_masks(20, (16, 16), grid=4,
+                                      generator=torch.Generator().manual_seed(3))
     want = torch.zeros(3, 1, 16, 16)
     with torch.no_grad():
         for i in range(20):
@@ -180,11 +181,15 @@ def test_targets_and_errors(net, x):
         A.gradient(net, x, 0, layer="nope")
     with pytest.raises(ValueError, match="out of range"):
         A.gradient(net, x, 7)
-    with pytest.raises(ValueError, match="one class per image"):
+    with pytest.raises(ValueError, match=r"target must have shape \(N,\) with N = \d+ as in "
+                                         r"output \(N, \*\); got \(2,\)"):
         A.gradient(net, x, [0, 1])
+    with pytest.raises(ValueError, match=r"target must have shape \(N,\) with N = \d+ as in "
+                                         r"input \(N, \*\); got \(2,\)"):
+        A.rise(net, x, [0, 1], num_masks=2, grid=2)
     with pytest.raises(TypeError, match="target"):
         A.gradient(net, x, 1.5)
-    with pytest.raises(ValueError, match=r"\(N,\)"):
+    with pytest.raises(ValueError, match=r"target\(output\) must have shape \(N,\)"):
         A.gradient(net, x, lambda out: out)
     with pytest.raises(TypeError, match="input"):
         A.gradient(net, x.numpy(), 0)

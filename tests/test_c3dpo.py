@@ -90,7 +90,8 @@ def test_phi_shapes_rotation_and_basis():
     a = m(y, vis2)["alpha"]
     b = m(y2, vis2)["alpha"]
     torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match="K=7"):
+    with pytest.raises(ValueError, match=r"y must have shape \(N, K, 2\) with K = 7 as in the "
+                                         r"model; got \(2, 6, 2\)"):
         m(torch.zeros(2, 6, 2), torch.ones(2, 6))
 
 

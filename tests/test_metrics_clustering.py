@@ -56,7 +56,8 @@ def test_nmi_ari_match_sklearn():
 
 
 @pytest.mark.parametrize("t,p,err,match", [
-    ([0, 1, 2], [0, 1], ValueError, "same length"),
+    ([0, 1, 2], [0, 1], ValueError,
+     r"y_pred must have shape \(N,\) with N = 3 as in y_true \(N,\); got \(2,\)"),
     ([], [], ValueError, "empty"),
     (np.zeros((2, 2), int), np.zeros((2, 2), int), ValueError, "1-D"),
     (torch.tensor([0.0, 1.0]), torch.tensor([0, 1]), TypeError, "integer"),

@@ -66,9 +66,11 @@ def test_compose_and_validation():
     d = torch.randn(2, 4)
     P = compose_depth(xy, d)
     assert torch.equal(P[..., :2], xy) and torch.equal(P[..., 2], d)
-    with pytest.raises(ValueError, match="xy must be"):
+    with pytest.raises(ValueError, match=r"xy must have shape \(\.\.\., K, 2\) with K = 3 as in "
+                                         r"depth \(\.\.\., K\); got \(\d+, 4, 2\)"):
         compose_depth(xy, d[:, :3])
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"gt must have shape \(\.\.\., K, 3\) with K = 4 as in "
+                                         r"pred \(\.\.\., K, 3\); got \(2, 5, 3\)"):
         mpjpe(torch.zeros(2, 4, 3), torch.zeros(2, 5, 3))
     with pytest.raises(TypeError, match="pred must be a torch.Tensor"):
         stress([1, 2], torch.zeros(2, 3))

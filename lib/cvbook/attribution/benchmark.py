@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cvbook.core._validate import check_int, check_tensor
+from cvbook.core.validate import Shapes, check_int
 from cvbook.metrics.pointing import PointingGame, center_points, point
 
 Method = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -74,11 +74,12 @@ def pointing_benchmark(model: nn.Module, images: torch.Tensor, masks: torch.Tens
         batch_size: images per call of a method.
         center: add the "center" baseline first.
     """
-    check_tensor(images, "images", ndim=4, floating=True)
+    s = Shapes()
+    s.check(images, "images", "N C H W", floating=True)
+    s.check(masks, "masks", "N H W")
+    s.check(labels, "labels", "N")
+    s.check(difficult, "difficult", "N")
     n = images.shape[0]
-    check_tensor(masks, "masks", shape=(n, *images.shape[-2:]))
-    check_tensor(labels, "labels", shape=(n,))
-    check_tensor(difficult, "difficult", shape=(n,))
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     smooth = dict(smooth or {})
     size = images.shape[-2:]

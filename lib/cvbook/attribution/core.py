@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvbook.core._validate import check_tensor
+from cvbook.core.validate import Shapes, check_tensor
 
 Target = int | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 Aggregate = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -155,11 +155,31 @@ def _check_input(input: torch.Tensor) -> torch.Tensor:
     return input
 
 
-def target_indices(target: Target, n: int, device: torch.device) -> torch.Tensor | None:
+def _batch(n: int, source: str) -> Shapes:
+    """:class:`~cvbook.core.validate.Shapes` with ``N`` bound to the batch size ``n`` of
+    ``source`` (a meta tensor stands for it: no memory, no device), so that a target's
+    shape is checked with the shared wording, e.g. "target must have shape (N,) with
+    N = 4 as in input (N, *); got (3,)"."""
+    s = Shapes()
+    s.check(torch.empty(n, 0, device="meta"), source, "N *")
+    return s
+
+
+def target_indices(target: Target, n: int, device: torch.device, *, source: str = "input"
+                   ) -> torch.Tensor | None:
     """``target`` as an ``(n,)`` int64 tensor of class indices, or ``None`` for a callable.
+
+    ``n`` is the batch size of ``source`` (named in error messages).
 
     Raises:
         TypeError / ValueError: naming ``target`` and what was expected.
+
+    >>> target_indices([2, 0], 2, torch.device("cpu"))
+    tensor([2, 0])
+    >>> target_indices([2, 0, 1], 2, torch.device("cpu"))
+    Traceback (most recent call last):
+        ...
+    ValueError: target must have shape (N,) with N = 2 as in input (N, *); got (3,)
     """
     if callable(target) and not isinstance(target, torch.Tensor):
         return None
@@ -181,9 +201,7 @@ def target_indices(target: Target, n: int, device: torch.device) -> torch.Tensor
         raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
     if t.ndim == 0:
         t = t.expand(n)
-    if t.shape != (n,):
-        raise ValueError(f"target must have one class per image, shape ({n},), got "
-                         f"{tuple(t.shape)}")
+    _batch(n, source).check(t, "target", "N")
     if (t < 0).any():
         raise ValueError("target must hold non-negative class indices")
     return t.to(device=device, dtype=torch.long)
@@ -201,12 +219,13 @@ def reward(output: torch.Tensor, target: Target) -> torch.Tensor:
         raise TypeError("the model must return a tensor (wrap it, or give target as a "
                         f"callable on its output); got {type(output).__name__}")
     n = output.shape[0]
-    idx = target_indices(target, n, output.device)
+    idx = target_indices(target, n, output.device, source="output")
     if idx is None:
         r = target(output)  # type: ignore[operator]
-        if not isinstance(r, torch.Tensor) or r.shape != (n,):
-            raise ValueError(f"a callable target must return an (N,) = ({n},) tensor, got "
-                             f"{getattr(r, 'shape', type(r).__name__)}")
+        if not isinstance(r, torch.Tensor):
+            raise TypeError("a callable target must return an (N,) tensor, got "
+                            f"{type(r).__name__}")
+        _batch(n, "output").check(r, "target(output)", "N")
         return r.float()
     if output.ndim < 2:
         raise ValueError(f"class targets need an (N, C, ...) output, got {tuple(output.shape)}")
@@ -543,99 +562,4 @@ def contrastive_excitation_backprop(model: nn.Module, input: torch.Tensor, targe
     s = (pos - neg).clamp(min=0)
     if resize:
         s = resize_map(s, input.shape[-2:] if resize is True else resize)
-    return s
-
-
-def smoothgrad(model: nn.Module, input: torch.Tensor, target: Target, *,
-               method: Callable[..., torch.Tensor] = gradient, num_samples: int = 16,
-               sigma: float = 0.15, generator: torch.Generator | None = None,
-               **kwargs) -> torch.Tensor:
-    """SmoothGrad (Smilkov et al. 2017): the mean of ``method`` over noisy copies
-    ``x + N(0, (σ·(max x − min x))²)``, all copies in one batch; ``(N, 1, h, w)``.
-
-    Args:
-        method: any method of this module (default :func:`gradient`).
-        num_samples: noisy copies per image.
-        sigma: noise level relative to each image's value range.
-        kwargs: passed to ``method`` (``layer=``, ``resize=``...).
-    """
-    from cvbook.core._validate import check_float, check_int
-
-    _check_input(input)
-    n_s = check_int(num_samples, "num_samples", min_value=1)
-    sigma = check_float(sigma, "sigma", min_value=0.0)
-    n = input.shape[0]
-    dims = tuple(range(1, input.ndim))
-    span = (input.amax(dims, keepdim=True) - input.amin(dims, keepdim=True))
-    rep = input.repeat_interleave(n_s, 0)
-    noise = torch.randn(rep.shape, generator=generator, device=input.device,
-                        dtype=input.dtype)
-    noisy = rep + sigma * span.repeat_interleave(n_s, 0) * noise
-    s = method(model, noisy, expand_target(target, n, n_s, input.device), **kwargs)
-    return s.view(n, n_s, *s.shape[1:]).mean(1)
-
-
-def rise_masks(num_masks: int, size: Sequence[int], *, grid: int = 7, p: float = 0.5,
-               generator: torch.Generator | None = None,
-               device: torch.device | str = "cpu") -> torch.Tensor:
-    """RISE's random masks (Petsiuk et al. 2018, §3.2): a ``grid × grid`` Bernoulli(p)
-    pattern, bilinearly upsampled to ``(grid + 1)·cell`` and cropped at a random shift;
-    ``(num_masks, 1, H, W)`` in [0, 1]."""
-    from cvbook.core._validate import check_float, check_int
-
-    m = check_int(num_masks, "num_masks", min_value=1)
-    grid = check_int(grid, "grid", min_value=1)
-    p = check_float(p, "p", min_value=0.0, max_value=1.0)
-    H, W = int(size[0]), int(size[1])
-    ch, cw = -(-H // grid), -(-W // grid)
-    cells = (torch.rand(m, 1, grid, grid, generator=generator, device=device) < p).float()
-    up = F.interpolate(cells, size=((grid + 1) * ch, (grid + 1) * cw), mode="bilinear",
-                       align_corners=False)
-    dy = torch.randint(0, ch, (m,), generator=generator, device=device)
-    dx = torch.randint(0, cw, (m,), generator=generator, device=device)
-    rows = (dy[:, None] + torch.arange(H, device=device)[None])  # (m, H)
-    cols = (dx[:, None] + torch.arange(W, device=device)[None])  # (m, W)
-    up = up[:, 0].gather(1, rows[:, :, None].expand(m, H, up.shape[-1]))
-    up = up.gather(2, cols[:, None, :].expand(m, H, W))
-    return up[:, None]
-
-
-def rise(model: nn.Module, input: torch.Tensor, target: Target, *, num_masks: int = 8000,
-         grid: int = 7, p: float = 0.5, batch_size: int = 256,
-         generator: torch.Generator | None = None, resize: bool | Sequence[int] = True
-         ) -> torch.Tensor:
-    """RISE (Petsiuk et al. 2018, Eq. 6): ``S = Σ_i f(x ⊙ M_i)·M_i / (num_masks·p)``
-    where ``f`` is the target's softmax probability (or the callable reward).
-
-    All images are evaluated against each chunk of ``batch_size`` masks in one batch.
-
-    Returns:
-        ``(N, 1, H, W)`` saliency at the input resolution.
-    """
-    from cvbook.core._validate import check_int
-
-    _check_input(input)
-    check_tensor(input, "input", ndim=4)
-    bs = check_int(batch_size, "batch_size", min_value=1)
-    n = input.shape[0]
-    masks = rise_masks(num_masks, input.shape[-2:], grid=grid, p=p, generator=generator,
-                       device=input.device)
-    idx = target_indices(target, n, input.device)
-    total = torch.zeros(n, *input.shape[-2:], device=input.device)
-    with preserve_model(model), torch.no_grad():
-        for i in range(0, num_masks, bs):
-            mk = masks[i:i + bs]                          # (b, 1, H, W)
-            b = mk.shape[0]
-            out = model((input[:, None] * mk[None]).flatten(0, 1))   # (n*b, ...)
-            if idx is None:
-                score = reward(out, target).view(n, b)
-            else:
-                probs = out.float().softmax(1)
-                if probs.ndim > 2:
-                    probs = probs.flatten(2).mean(2)
-                score = probs.gather(1, idx.repeat_interleave(b)[:, None]).view(n, b)
-            total += torch.einsum("nb,bhw->nhw", score, mk[:, 0].float())
-    s = (total / (num_masks * p))[:, None]
-    if resize is not True and resize:
-        s = resize_map(s, resize)
     return s

@@ -38,7 +38,7 @@ from cvbook.attribution.core import (
     reward,
     target_indices,
 )
-from cvbook.core._validate import check_choice, check_float, check_int, check_tensor
+from cvbook.core.validate import check_choice, check_float, check_int, check_tensor
 
 PERTURBATIONS = ("blur", "fade")
 VARIANTS = ("preserve", "delete", "dual")

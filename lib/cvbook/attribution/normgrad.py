@@ -37,7 +37,7 @@ from cvbook.attribution.core import (
     saliency,
     target_indices,
 )
-from cvbook.core._validate import check_choice, check_float, check_int, check_tensor
+from cvbook.core.validate import Shapes, check_choice, check_float, check_int
 
 NORMGRAD_VARIANTS = ("identity", "selective", "proper")
 
@@ -93,8 +93,9 @@ def conv_contribution_norms(x: torch.Tensor, g: torch.Tensor, conv: nn.Conv2d
     Returns:
         ``(N, 1, h, w)``.
     """
-    check_tensor(x, "x", ndim=4)
-    check_tensor(g, "g", ndim=4)
+    s = Shapes()
+    s.check(x, "x", "N C H W")
+    s.check(g, "g", "N D * *")
     G = conv.groups
     patches = F.unfold(x, conv.kernel_size, dilation=conv.dilation, padding=conv.padding,
                        stride=conv.stride)                        # (N, C_in*k*k, L)
@@ -367,8 +368,9 @@ def adversarial_locations(model: nn.Module, input: torch.Tensor, target: Target,
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise Spearman rank correlation of ``(N, P)`` tensors (average ranks for ties)
     -> ``(N,)``."""
-    check_tensor(a, "a", ndim=2)
-    check_tensor(b, "b", shape=tuple(a.shape))
+    s = Shapes()
+    s.check(a, "a", "N P")
+    s.check(b, "b", "N P")
 
     def ranks(x: torch.Tensor) -> torch.Tensor:
         # average rank of tied values: rank = (#less) + (#equal - 1) / 2, vectorised

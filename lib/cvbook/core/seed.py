@@ -16,7 +16,7 @@ import random
 import numpy as np
 import torch
 
-from cvbook.core._validate import check_int
+from cvbook.core.validate import check_int
 
 DEFAULT_THREADS = 2
 

@@ -27,8 +27,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from cvbook.core._validate import check_float, check_int
 from cvbook.core.device import amp_dtype, autocast
+from cvbook.core.validate import check_float, check_int
 
 Batch = Any
 LossOut = "torch.Tensor | tuple[torch.Tensor, Mapping[str, torch.Tensor]]"

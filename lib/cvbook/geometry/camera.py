@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
-from cvbook.core._validate import check_choice, check_float, check_int, check_range, check_tensor
+from cvbook.core.validate import (
+    Shapes,
+    check_choice,
+    check_float,
+    check_int,
+    check_range,
+    check_tensor,
+)
 from cvbook.geometry.so3 import elementary_rotation
 
 __all__ = [
@@ -27,10 +34,7 @@ __all__ = [
 
 
 def _check_points(X: object, name: str = "X") -> torch.Tensor:
-    X = check_tensor(X, name, floating=True)
-    if X.ndim < 2 or X.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (..., K, 3), got {tuple(X.shape)}")
-    return X
+    return check_tensor(X, name, shape="... K 3", floating=True)
 
 
 def orthographic_projection(X: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
@@ -44,6 +48,9 @@ def orthographic_projection(X: torch.Tensor, scale: torch.Tensor | float = 1.0) 
 
     Returns:
         ``(..., K, 2)`` image points.
+
+    >>> orthographic_projection(torch.tensor([[1.0, 2.0, 5.0]]), 2.0)
+    tensor([[2., 4.]])
     """
     X = _check_points(X)
     return X[..., :2] * scale
@@ -62,15 +69,10 @@ def to_camera(X: torch.Tensor, R: torch.Tensor, t: torch.Tensor | None = None) -
     """World points ``(..., K, 3)`` to the camera frame, ``R x + t``, with ``R``
     ``(..., 3, 3)`` and ``t`` ``(..., 3)`` broadcasting over the leading dimensions."""
     X = _check_points(X)
-    R = check_tensor(R, "R", floating=True)
-    if R.shape[-2:] != (3, 3):
-        raise ValueError(f"R must have shape (..., 3, 3), got {tuple(R.shape)}")
+    R = check_tensor(R, "R", shape="... 3 3", floating=True)
     Y = X @ R.transpose(-1, -2)
     if t is not None:
-        t = check_tensor(t, "t", floating=True)
-        if t.shape[-1] != 3:
-            raise ValueError(f"t must have shape (..., 3), got {tuple(t.shape)}")
-        Y = Y + t[..., None, :]
+        Y = Y + check_tensor(t, "t", shape="... 3", floating=True)[..., None, :]
     return Y
 
 
@@ -109,10 +111,10 @@ class Camera:
     focal: torch.Tensor
 
     def __post_init__(self) -> None:
-        check_tensor(self.R, "R", ndim=3, floating=True)
-        n = self.R.shape[0]
-        check_tensor(self.t, "t", shape=(n, 3), floating=True)
-        check_tensor(self.focal, "focal", shape=(n,), floating=True)
+        s = Shapes()
+        s.check(self.R, "R", "N 3 3", floating=True)
+        s.check(self.t, "t", "N 3", floating=True)
+        s.check(self.focal, "focal", "N", floating=True)
         check_choice(self.kind, "kind", ("orthographic", "perspective"))
 
     def __len__(self) -> int:

@@ -5,15 +5,46 @@ stored as rows ``(..., K, 3)`` this is ``X @ R.transpose(-1, -2)``. Axis-angle v
 ``w`` have the rotation angle ``|w|`` and the axis ``w / |w|`` (right-hand rule).
 Euler angles follow :mod:`scipy.spatial.transform`: a lower-case sequence such as
 ``"xyz"`` is extrinsic (fixed axes), an upper-case one such as ``"XYZ"`` intrinsic.
+Quaternions are ``(w, x, y, z)`` with ``w >= 0``.
+
+Which parts use roma (a maintained rotation library) and which are written here:
+
+* roma does the conversions *from* a matrix (:func:`matrix_to_quaternion`,
+  :func:`matrix_to_axis_angle`, :func:`matrix_to_euler`, :func:`rotation_angle`) and
+  :func:`quaternion_to_matrix` (hence :func:`random_rotation`): its Markley/Shepperd
+  conversion and its ``asin``-based angle are better conditioned than a hand-written
+  version (the trace/``arccos`` angle lost about 2e-4 rad near 0 and pi, and the
+  ``asin`` Euler extraction about 1e-5 rad, in float64). These wrappers only translate
+  conventions (roma's quaternions are ``(x, y, z, w)``).
+* Written here, on purpose: :func:`axis_angle_to_matrix` (C3DPO's rotation head),
+  :func:`elementary_rotation` and :func:`euler_to_matrix` (the puppet world's forward
+  kinematics). roma's Rodrigues formula agrees to about 7e-7 in float32 but is not
+  bit-identical, and chapter 07's stored outputs (trained networks, the puppet data) are
+  reproduced bit for bit from these definitions; they are also a few lines each.
+  :func:`hat`, :func:`vee` and the samplers are three-liners.
+
+``tests/test_geometry.py`` checks every function against scipy and the roma-backed ones
+against the previous hand-written definitions.
+
+Example:
+    >>> import math, torch
+    >>> R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, math.pi / 2]))
+    >>> R.round(decimals=6) + 0.0
+    tensor([[ 0., -1.,  0.],
+            [ 1.,  0.,  0.],
+            [ 0.,  0.,  1.]])
+    >>> round(float(rotation_angle(R)), 5)
+    1.5708
 """
 
 from __future__ import annotations
 
 import math
 
+import roma
 import torch
 
-from cvbook.core._validate import check_float, check_int, check_tensor
+from cvbook.core.validate import check_float, check_int, check_tensor
 
 __all__ = [
     "axis_angle_to_matrix",
@@ -32,17 +63,11 @@ __all__ = [
 
 
 def _check_vec3(w: object, name: str) -> torch.Tensor:
-    w = check_tensor(w, name, floating=True)
-    if w.ndim < 1 or w.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (..., 3), got {tuple(w.shape)}")
-    return w
+    return check_tensor(w, name, shape="... 3", floating=True)
 
 
 def _check_mat3(R: object, name: str) -> torch.Tensor:
-    R = check_tensor(R, name, floating=True)
-    if R.ndim < 2 or R.shape[-2:] != (3, 3):
-        raise ValueError(f"{name} must have shape (..., 3, 3), got {tuple(R.shape)}")
-    return R
+    return check_tensor(R, name, shape="... 3 3", floating=True)
 
 
 def hat(w: torch.Tensor) -> torch.Tensor:
@@ -92,63 +117,34 @@ def axis_angle_to_matrix(w: torch.Tensor) -> torch.Tensor:
 
 
 def rotation_angle(R: torch.Tensor) -> torch.Tensor:
-    """The angle in ``[0, pi]`` of rotations ``(..., 3, 3)`` -> ``(...)``."""
+    """The angle in ``[0, pi]`` of rotations ``(..., 3, 3)`` -> ``(...)`` (roma's
+    geodesic distance to the identity, ``2 asin(|R - I|_F / (2 sqrt 2))``)."""
     R = _check_mat3(R, "R")
-    c = ((R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2).clamp(-1.0, 1.0)
-    return torch.arccos(c)
+    return roma.rotmat_geodesic_distance(R, torch.eye(3, dtype=R.dtype, device=R.device))
 
 
 def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
     """The logarithm map: rotation matrices ``(..., 3, 3)`` -> axis-angle ``(..., 3)``.
 
-    Goes through the unit quaternion, which is stable for all angles including ``pi``.
+    Goes through the unit quaternion (roma), which is stable for all angles including
+    ``pi``; the angle is in ``[0, pi]``.
     """
-    R = _check_mat3(R, "R")
-    q = matrix_to_quaternion(R)
-    # q = (cos t/2, sin t/2 * axis), with q[..., 0] >= 0, so t in [0, pi].
-    s = q[..., 1:].norm(dim=-1)
-    t = 2 * torch.atan2(s, q[..., 0])
-    scale = torch.where(s < 1e-8, 2.0 / q[..., 0].clamp_min(1e-8), t / s.clamp_min(1e-12))
-    return q[..., 1:] * scale[..., None]
+    return roma.rotmat_to_rotvec(_check_mat3(R, "R"))
 
 
 def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
     """Rotation matrices ``(..., 3, 3)`` -> unit quaternions ``(..., 4)`` as ``(w, x, y, z)``
-    with ``w >= 0`` (Shepperd's method, vectorised: the best-conditioned of four
-    candidates is selected per matrix)."""
-    R = _check_mat3(R, "R")
-    m = R
-    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    cands = torch.stack([
-        torch.stack([1 + tr, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                     m[..., 1, 0] - m[..., 0, 1]], -1),
-        torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + 2 * m[..., 0, 0] - tr,
-                     m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-        torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0],
-                     1 + 2 * m[..., 1, 1] - tr, m[..., 1, 2] + m[..., 2, 1]], -1),
-        torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0],
-                     m[..., 1, 2] + m[..., 2, 1], 1 + 2 * m[..., 2, 2] - tr], -1),
-    ], dim=-2)  # (..., 4, 4); candidate i has 4 q_i^2 at position i
-    diag = torch.stack([1 + tr, 1 + 2 * m[..., 0, 0] - tr, 1 + 2 * m[..., 1, 1] - tr,
-                        1 + 2 * m[..., 2, 2] - tr], -1)
-    best = diag.argmax(-1)
-    q = torch.gather(cands, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
-    q = q / q.norm(dim=-1, keepdim=True)
+    with ``w >= 0`` (roma: Markley's variant of Shepperd's method, the best-conditioned of
+    four candidates per matrix)."""
+    q = roma.rotmat_to_unitquat(_check_mat3(R, "R"))[..., [3, 0, 1, 2]]  # xyzw -> wxyz
     return torch.where(q[..., :1] < 0, -q, q)
 
 
 def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
     """Quaternions ``(..., 4)`` as ``(w, x, y, z)`` (normalised here) -> ``(..., 3, 3)``."""
-    q = check_tensor(q, "q", floating=True)
-    if q.ndim < 1 or q.shape[-1] != 4:
-        raise ValueError(f"q must have shape (..., 4), got {tuple(q.shape)}")
+    q = check_tensor(q, "q", shape="... 4", floating=True)
     q = q / q.norm(dim=-1, keepdim=True)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=-1).reshape(*q.shape[:-1], 3, 3)
+    return roma.unitquat_to_rotmat(q[..., [1, 2, 3, 0]])  # wxyz -> roma's xyzw
 
 
 def elementary_rotation(axis: str, angle: torch.Tensor) -> torch.Tensor:
@@ -194,21 +190,12 @@ def euler_to_matrix(angles: torch.Tensor, seq: str = "xyz") -> torch.Tensor:
 def matrix_to_euler(R: torch.Tensor, seq: str = "XYZ") -> torch.Tensor:
     """Rotation matrices ``(..., 3, 3)`` -> Tait-Bryan Euler angles ``(..., 3)`` for an
     intrinsic sequence of three distinct axes (e.g. ``"XYZ"``, ``"ZYX"``) or its extrinsic
-    reverse; the middle angle is in ``[-pi/2, pi/2]`` (scipy's convention)."""
+    reverse; the middle angle is in ``[-pi/2, pi/2]`` (scipy's convention; roma)."""
     seq = _check_seq(seq)
     if len(set(seq.lower())) != 3:
         raise ValueError(f"matrix_to_euler supports Tait-Bryan sequences (three distinct "
                          f"axes) only, got {seq!r}")
-    R = _check_mat3(R, "R")
-    if seq.islower():  # extrinsic abc == intrinsic CBA with reversed angles
-        return matrix_to_euler(R, seq[::-1].upper()).flip(-1)
-    i, j, k = ("XYZ".index(a) for a in seq)
-    sign = 1.0 if (j - i) % 3 == 1 else -1.0  # even permutation of xyz
-    # R = R_i(a) R_j(b) R_k(c): R[i, k] = sign * sin(b)
-    b = torch.asin((sign * R[..., i, k]).clamp(-1.0, 1.0))
-    a = torch.atan2(-sign * R[..., j, k], R[..., k, k])
-    c = torch.atan2(-sign * R[..., i, j], R[..., i, i])
-    return torch.stack([a, b, c], dim=-1)
+    return roma.rotmat_to_euler(seq, _check_mat3(R, "R"))
 
 
 def random_rotation(n: int, *, generator: torch.Generator | None = None,

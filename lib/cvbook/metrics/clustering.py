@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from cvbook.core.validate import Shapes
+
 LabelsLike = torch.Tensor | np.ndarray | Sequence[int]
 
 
@@ -49,9 +51,9 @@ def _as_labels(x: object, name: str) -> np.ndarray:
 def _pair(y_true: LabelsLike, y_pred: LabelsLike) -> tuple[np.ndarray, np.ndarray]:
     t = _as_labels(y_true, "y_true")
     p = _as_labels(y_pred, "y_pred")
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred must have the same length, got {t.size} and "
-                         f"{p.size}")
+    s = Shapes()  # the shared wording; from_numpy shares the memory (no copy)
+    s.check(torch.from_numpy(t), "y_true", "N")
+    s.check(torch.from_numpy(p), "y_pred", "N")
     return t, p
 
 
@@ -93,6 +95,9 @@ def cluster_acc(y_true: LabelsLike, y_pred: LabelsLike) -> float:
 
     Returns:
         Accuracy in ``[0, 1]``.
+
+    >>> cluster_acc([0, 0, 1, 1, 2], [5, 5, 3, 3, 3])  # clusters 5 -> 0, 3 -> 1
+    0.8
     """
     t, p = _pair(y_true, y_pred)
     table = contingency(t, p)

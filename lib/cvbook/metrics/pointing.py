@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from cvbook.core._validate import check_float, check_tensor
+from cvbook.core.validate import Shapes, check_float, check_tensor
 
 
 def gaussian_smooth(maps: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -37,6 +37,11 @@ def point(saliency: torch.Tensor, size: Sequence[int] | None = None, *,
         size: image ``(H, W)``; maps of another size are bilinearly resized first.
         smooth: Gaussian smoothing before the maximum, as a fraction of ``min(H, W)``
             (the papers use 0.02 for gradient-like maps, 0.09 for extremal masks).
+
+    >>> s = torch.zeros(1, 4, 6)
+    >>> s[0, 1, 4] = 1.0
+    >>> point(s)                                  # (x, y) of the maximum
+    tensor([[4., 1.]])
     """
     check_tensor(saliency, "saliency", floating=True)
     s = saliency
@@ -61,13 +66,19 @@ def hits(points: torch.Tensor, masks: torch.Tensor, tolerance: float) -> torch.T
         points: ``(N, 2)`` ``(x, y)`` in pixels (pixel ``(i, j)`` has centre ``(j, i)``).
         masks: ``(N, H, W)`` bool ground truth of the explained class.
         tolerance: radius in pixels (15 at ~224 px in the papers).
+
+    >>> masks = torch.zeros(2, 8, 8, dtype=torch.bool)
+    >>> masks[:, 2, 5] = True                     # one ground-truth pixel at (x=5, y=2)
+    >>> hits(torch.tensor([[5.0, 3.0], [0.0, 0.0]]), masks, 1.0)
+    tensor([ True, False])
     """
-    check_tensor(points, "points", ndim=2)
-    check_tensor(masks, "masks", ndim=3)
-    if points.shape != (masks.shape[0], 2):
-        raise ValueError(f"points must be (N, 2) with N = {masks.shape[0]}, got "
-                         f"{tuple(points.shape)}")
-    tol = check_float(tolerance, "tolerance", min_value=0.0)
+    s = Shapes()
+    s.check(masks, "masks", "N H W")
+    s.check(points, "points", "N 2")
+    return _hit_test(points, masks, check_float(tolerance, "tolerance", min_value=0.0))
+
+
+def _hit_test(points: torch.Tensor, masks: torch.Tensor, tol: float) -> torch.Tensor:
     H, W = masks.shape[-2:]
     ys = torch.arange(H, device=masks.device, dtype=torch.float32)
     xs = torch.arange(W, device=masks.device, dtype=torch.float32)
@@ -109,11 +120,15 @@ class PointingGame:
             difficult: torch.Tensor | None = None) -> torch.Tensor:
         """Score a batch of trials: ``points (N, 2)``, ``masks (N, H, W)`` bool, ``labels
         (N,)`` int class of each trial, ``difficult (N,)`` bool. Returns ``(N,)`` hits."""
-        h = hits(points, masks, self.tolerance)
-        check_tensor(labels, "labels", shape=(len(h),))
+        s = Shapes()
+        s.check(masks, "masks", "N H W")
+        s.check(points, "points", "N 2")
+        s.check(labels, "labels", "N")
+        if difficult is not None:
+            s.check(difficult, "difficult", "N")
+        h = _hit_test(points, masks, check_float(self.tolerance, "tolerance", min_value=0.0))
         if difficult is None:
             difficult = torch.zeros_like(h)
-        check_tensor(difficult, "difficult", shape=(len(h),))
         if labels.dtype.is_floating_point or (labels < 0).any() or (
                 labels >= self.num_classes).any():
             raise ValueError(f"labels must be ints in [0, {self.num_classes})")

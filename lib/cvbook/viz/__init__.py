@@ -1,5 +1,6 @@
-"""Plotting helpers shared by the chapters: image grids, heat-map overlays, curves, and
-interactive explorers that also leave a static figure for the printed book."""
+"""Plotting helpers shared by the chapters: image grids, heat-map overlays, curves,
+skeletons in 2D and 3D (:mod:`cvbook.viz.skeleton`), and interactive explorers that also
+leave a static figure for the printed book."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from cvbook.core._validate import check_tensor
+from cvbook.core.validate import check_tensor
+from cvbook.viz.skeleton import draw_skeleton_2d, draw_skeleton_3d
+
+__all__ = ["draw_skeleton_2d", "draw_skeleton_3d", "explorer", "image_grid", "overlay",
+           "to_numpy_image"]
 
 
 def to_numpy_image(img: torch.Tensor) -> np.ndarray:

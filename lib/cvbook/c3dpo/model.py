@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cvbook.core._validate import check_float, check_int, check_tensor
+from cvbook.core.validate import Shapes, check_float, check_int, check_tensor
 from cvbook.geometry.so3 import axis_angle_to_matrix, elementary_rotation, random_axis_angle
 
 __all__ = [
@@ -49,12 +49,29 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------- inputs
-def _check_kp(y: object, vis: object) -> tuple[torch.Tensor, torch.Tensor]:
-    y = check_tensor(y, "y", ndim=3, floating=True)
-    if y.shape[-1] != 2:
-        raise ValueError(f"y must have shape (N, K, 2), got {tuple(y.shape)}")
-    vis = check_tensor(vis, "vis", shape=(y.shape[0], y.shape[1]))
+def _check_kp(y: object, vis: object, shapes: Shapes | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check keypoints ``y`` ``(N, K, 2)`` and visibility ``vis`` ``(N, K)`` (the public
+    functions' boundary; the private helpers below trust their inputs)."""
+    s = Shapes() if shapes is None else shapes
+    y = s.check(y, "y", "N K 2", floating=True)
+    vis = s.check(vis, "vis", "N K")
     return y, vis.to(y.dtype)
+
+
+def _center(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    mean = (y * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
+    return y - mean
+
+
+def _pseudo_huber(d2: torch.Tensor, eps: float) -> torch.Tensor:
+    return eps * (torch.sqrt(1 + d2 / (eps * eps)) - 1)
+
+
+def _reprojection(y: torch.Tensor, y_hat: torch.Tensor, v: torch.Tensor, eps: float
+                  ) -> torch.Tensor:
+    d2 = ((_center(y, v) - _center(y_hat, v)) ** 2).sum(-1)
+    return (v * _pseudo_huber(d2, eps)).sum() / v.sum().clamp_min(1)
 
 
 def center_keypoints(y: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
@@ -67,10 +84,15 @@ def center_keypoints(y: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(N, K, 2)`` centred keypoints (invisible ones are shifted too, but carry no
         information).
+
+    >>> y = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [9.0, 9.0]]])
+    >>> center_keypoints(y, torch.tensor([[1, 1, 0]]))  # the mean of the visible two
+    tensor([[[-1.,  0.],
+             [ 1.,  0.],
+             [ 8.,  9.]]])
     """
     y, v = _check_kp(y, vis)
-    mean = (y * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
-    return y - mean
+    return _center(y, v)
 
 
 def pseudo_huber(d2: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
@@ -80,7 +102,7 @@ def pseudo_huber(d2: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
     robust to outliers) for ``d2 >> eps^2`` (Sec. 3.1)."""
     d2 = check_tensor(d2, "d2", floating=True)
     eps = check_float(eps, "eps", min_value=0.0, open_min=True)
-    return eps * (torch.sqrt(1 + d2 / (eps * eps)) - 1)
+    return _pseudo_huber(d2, eps)
 
 
 def reprojection_loss(y: torch.Tensor, y_hat: torch.Tensor, vis: torch.Tensor,
@@ -91,10 +113,10 @@ def reprojection_loss(y: torch.Tensor, y_hat: torch.Tensor, vis: torch.Tensor,
     Both point sets are centred on their visible mean first, so that the unknown 2D
     translation drops out. Shapes: ``y``, ``y_hat`` ``(N, K, 2)``, ``vis`` ``(N, K)``.
     """
-    y, v = _check_kp(y, vis)
-    check_tensor(y_hat, "y_hat", shape=tuple(y.shape), floating=True)
-    d2 = ((center_keypoints(y, v) - center_keypoints(y_hat, v)) ** 2).sum(-1)
-    return (v * pseudo_huber(d2, eps)).sum() / v.sum().clamp_min(1)
+    s = Shapes()
+    y, v = _check_kp(y, vis, s)
+    s.check(y_hat, "y_hat", "N K 2", floating=True)
+    return _reprojection(y, y_hat, v, check_float(eps, "eps", min_value=0.0, open_min=True))
 
 
 def inplane_rotation(theta: torch.Tensor) -> torch.Tensor:
@@ -157,7 +179,10 @@ class Factoriser(nn.Module):
 
     def decode(self, alpha: torch.Tensor) -> torch.Tensor:
         """``X = B alpha + b``: coefficients ``(N, D)`` -> canonical shapes ``(N, K, 3)``."""
-        check_tensor(alpha, "alpha", shape=(None, self.D), floating=True)
+        Shapes(D=self.D).check(alpha, "alpha", "N D", floating=True)
+        return self._decode(alpha)
+
+    def _decode(self, alpha: torch.Tensor) -> torch.Tensor:
         return self.basis(alpha).reshape(-1, self.K, 3)
 
     def forward(self, y: torch.Tensor, vis: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -170,14 +195,15 @@ class Factoriser(nn.Module):
             ``R`` ``(N, 3, 3)``, ``points`` (camera frame ``R X``, ``(N, K, 3)``) and
             ``y_hat`` (``Pi R X``, ``(N, K, 2)``).
         """
-        y, v = _check_kp(y, vis)
-        if y.shape[1] != self.K:
-            raise ValueError(f"y must have K={self.K} keypoints, got {y.shape[1]}")
-        yc = center_keypoints(y, v) * v[..., None]
+        y, v = _check_kp(y, vis, Shapes(K=self.K))
+        return self._factorise(y, v)
+
+    def _factorise(self, y: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
+        yc = _center(y, v) * v[..., None]
         feat = self.trunk(torch.cat([yc, v[..., None]], -1).flatten(1))
         alpha = self.alpha_head(feat)
         R = axis_angle_to_matrix(self.rot_head(feat))
-        X = self.decode(alpha)
+        X = self._decode(alpha)
         P = X @ R.transpose(-1, -2)
         return {"alpha": alpha, "shape": X, "R": R, "points": P, "y_hat": P[..., :2]}
 
@@ -196,7 +222,10 @@ class Canonicaliser(nn.Module):
         self.head = nn.Linear(width, self.D)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        check_tensor(X, "X", shape=(None, self.K, 3), floating=True)
+        Shapes(K=self.K).check(X, "X", "N K 3", floating=True)
+        return self._canonicalise(X)
+
+    def _canonicalise(self, X: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(X.flatten(1)))
 
 
@@ -222,10 +251,12 @@ class C3DPO(nn.Module):
     def predict(self, y: torch.Tensor, vis: torch.Tensor,
                 batch_size: int = 4096) -> dict[str, torch.Tensor]:
         """Inference in eval mode in chunks; returns Phi's outputs, detached."""
+        y, v = _check_kp(y, vis, Shapes(K=self.phi.K))
+        batch_size = check_int(batch_size, "batch_size", min_value=1)
         was = self.training
         self.eval()
         try:
-            outs = [self.phi(y[i:i + batch_size], vis[i:i + batch_size])
+            outs = [self.phi._factorise(y[i:i + batch_size], v[i:i + batch_size])
                     for i in range(0, y.shape[0], batch_size)]
         finally:
             self.train(was)
@@ -251,32 +282,32 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
     Returns:
         ``(loss, {"reproj": ..., "canon": ...})``.
     """
-    y, v = _check_kp(y, vis)
-    eps = check_float(eps, "eps", min_value=0.0, open_min=True)
-    inplane = check_float(inplane, "inplane", min_value=0.0, max_value=math.pi)
     phi = model.phi if isinstance(model, C3DPO) else model.module.phi  # DDP-wrapped
     psi = model.psi if isinstance(model, C3DPO) else model.module.psi
+    y, v = _check_kp(y, vis, Shapes(K=phi.K))
+    eps = check_float(eps, "eps", min_value=0.0, open_min=True)
+    inplane = check_float(inplane, "inplane", min_value=0.0, max_value=math.pi)
     n = y.shape[0]
     if inplane > 0:
         th = (2 * torch.rand(2, n, generator=generator, device=y.device, dtype=y.dtype) - 1)
         Rz = inplane_rotation(th.flatten() * inplane).reshape(2, n, 3, 3)
         y2 = torch.cat([y @ Rz[0, :, :2, :2].transpose(-1, -2),
                         y @ Rz[1, :, :2, :2].transpose(-1, -2)])
-        out = phi(y2, torch.cat([v, v]))
+        out = phi._factorise(y2, torch.cat([v, v]))
         R = Rz[0].transpose(-1, -2) @ out["R"][:n]  # undo the first copy's rotation
         X = out["shape"][n:]  # shape from the second copy
         y_hat = (X @ R.transpose(-1, -2))[..., :2]
     else:
-        out = phi(y, v)
+        out = phi._factorise(y, v)
         X, y_hat = out["shape"], out["y_hat"]
-    l_re = reprojection_loss(y, y_hat, v, eps)
+    l_re = _reprojection(y, y_hat, v, eps)
     parts = {"reproj": l_re.detach()}
     loss = l_re
     if psi is not None:
         Rr = axis_angle_to_matrix(random_axis_angle(X.shape[0], generator=generator,
                                                     device=y.device, dtype=y.dtype))
-        X_back = phi.decode(psi(X @ Rr.transpose(-1, -2)))
-        l_can = pseudo_huber(((X - X_back) ** 2).sum(-1), eps).mean()
+        X_back = phi._decode(psi._canonicalise(X @ Rr.transpose(-1, -2)))
+        l_can = _pseudo_huber(((X - X_back) ** 2).sum(-1), eps).mean()
         loss = loss + l_can
         parts["canon"] = l_can.detach()
     return loss, parts
@@ -285,7 +316,7 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
 # ---------------------------------------------------------------------------- baselines
 def flat_depth(y: torch.Tensor) -> torch.Tensor:
     """The trivial baseline: every keypoint at depth 0, ``(N, K, 2)`` -> ``(N, K)``."""
-    check_tensor(y, "y", ndim=3, floating=True)
+    check_tensor(y, "y", shape="N K 2", floating=True)
     return torch.zeros(y.shape[:2], dtype=y.dtype, device=y.device)
 
 
@@ -312,7 +343,7 @@ def tomasi_kanade(y: torch.Tensor, vis: torch.Tensor, *, n_iter: int = 100
     n_iter = check_int(n_iter, "n_iter", min_value=1)
     N, K, _ = y.shape
     m = v.bool()[:, None, :].expand(N, 2, K).reshape(2 * N, K)
-    W0 = center_keypoints(y, v).transpose(1, 2).reshape(2 * N, K)
+    W0 = _center(y, v).transpose(1, 2).reshape(2 * N, K)
     W = torch.where(m, W0, torch.zeros_like(W0))
     for _ in range(n_iter):  # EM-style imputation of W = M S + t 1^T
         t = W.mean(1, keepdim=True)

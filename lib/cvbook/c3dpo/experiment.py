@@ -1,0 +1,198 @@
+"""Chapter 07's experiment: the puppet data, the training recipe and the evaluation
+harness (the paper's protocol, Sec. 4).
+
+* data: :func:`puppet_split` (independent figures, one random view each),
+  :func:`puppet_multiview` (a few figures, each seen from many viewpoints, for the
+  canonical consistency) and :func:`split_keypoints` (the official release's keypoints);
+* training: :func:`make_model` and :func:`train_c3dpo` (Adam with a one-cycle schedule
+  through :func:`cvbook.core.fit`, fresh random mini-batches every epoch);
+* evaluation: :func:`predict_depths` (the networks and the two baselines),
+  :func:`evaluate_depths` (MPJPE with and without the depth flip, stress) and
+  :func:`multiview_consistency`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from cvbook.c3dpo.model import C3DPO, c3dpo_loss, center_keypoints, flat_depth, tomasi_kanade
+from cvbook.c3dpo.presets import C3DPOConfig
+from cvbook.core.train import History, fit
+from cvbook.core.validate import Shapes, check_int
+from cvbook.data.puppet import Identity, KeypointBatch, PuppetWorld
+from cvbook.metrics.pose import canonical_consistency, depth_metrics
+
+__all__ = [
+    "STEPS_PER_EPOCH",
+    "evaluate_depths",
+    "make_model",
+    "multiview_consistency",
+    "predict_depths",
+    "puppet_multiview",
+    "puppet_split",
+    "split_keypoints",
+    "train_c3dpo",
+]
+
+STEPS_PER_EPOCH = 100
+
+
+# ---------------------------------------------------------------------------- data
+def puppet_split(world: PuppetWorld, n: int, cfg: C3DPOConfig, *,
+                 occlusion: float | None = None,
+                 generator: torch.Generator | None = None) -> KeypointBatch:
+    """``n`` independent puppets, each seen once from a random viewpoint (orthographic),
+    with ``cfg``'s noise, pose spread and random occlusion (``occlusion`` overrides
+    ``cfg.occlusion``); no self-occlusion."""
+    occ = cfg.occlusion if occlusion is None else occlusion
+    return world.sample_keypoints(n, generator=generator, occlusion=occ, noise=cfg.noise,
+                                  spread=cfg.spread, self_occlusion=False)
+
+
+def puppet_multiview(world: PuppetWorld, n_figures: int, n_views: int, cfg: C3DPOConfig, *,
+                     generator: torch.Generator | None = None) -> KeypointBatch:
+    """``n_figures`` puppets (identity and pose), each seen from ``n_views`` random
+    viewpoints: a batch of ``n_figures * n_views`` samples, figure-major."""
+    n_figures = check_int(n_figures, "n_figures", min_value=1)
+    n_views = check_int(n_views, "n_views", min_value=1)
+    ident = world.sample_identities(n_figures, generator=generator)
+    poses = world.sample_angles(n_figures, generator=generator, spread=cfg.spread)
+
+    def rep(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat_interleave(n_views, 0)
+
+    return world.sample_keypoints(
+        n_figures * n_views, generator=generator, occlusion=cfg.occlusion, noise=cfg.noise,
+        self_occlusion=False, angles=rep(poses),
+        identity=Identity(rep(ident.bone_lengths), rep(ident.radii), rep(ident.colors)))
+
+
+def split_keypoints(data: Mapping[str, torch.Tensor], n_test: int, *,
+                    generator: torch.Generator | None = None,
+                    device: torch.device | str = "cpu") -> dict[str, torch.Tensor | None]:
+    """A random train/test split of keypoints read by
+    :func:`~cvbook.c3dpo.model.load_keypoints_json` (the full preset).
+
+    At most a fifth of the samples, and at most ``n_test``, go to the test set. The
+    keypoints are centred on their visible mean and scaled by the standard deviation of
+    the visible coordinates (the same scale for the 3D points, when present).
+
+    Returns:
+        ``train_y`` ``(N_train, K, 2)``, ``train_v``, ``test_y``, ``test_v`` and
+        ``test_gt`` ``(N_test, K, 3)`` (``None`` without 3D points), on ``device``.
+    """
+    s = Shapes()
+    kp = s.check(data["keypoints"], "keypoints", "N K 2", floating=True)
+    vis = s.check(data["visible"], "visible", "N K")
+    n_test = min(check_int(n_test, "n_test", min_value=1), kp.shape[0] // 5)
+    if n_test < 1:
+        raise ValueError(f"keypoints must hold at least 5 samples to split; got {kp.shape[0]}")
+    perm = torch.randperm(kp.shape[0], generator=generator)
+    te, tr = perm[:n_test], perm[n_test:]
+    kp = center_keypoints(kp, vis)
+    scale = kp[vis.bool()].std()
+    gt = data.get("points3d")
+    return {"train_y": (kp[tr] / scale).to(device), "train_v": vis[tr].to(device),
+            "test_y": (kp[te] / scale).to(device), "test_v": vis[te].to(device),
+            "test_gt": None if gt is None else gt[te].to(device) / scale}
+
+
+# ---------------------------------------------------------------------------- training
+def make_model(cfg: C3DPOConfig, n_keypoints: int, *, canonicalise: bool = True,
+               seed: int | None = None, device: torch.device | str = "cpu") -> C3DPO:
+    """C3DPO (or, ``canonicalise=False``, the "without Psi" ablation) sized by ``cfg``.
+
+    ``seed`` seeds torch's global generator before the weights are drawn, so that both
+    models of a comparison start from the same initialisation of Phi.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    return C3DPO(n_keypoints, cfg.n_basis, cfg.width, cfg.n_blocks,
+                 canonicalise=canonicalise).to(device)
+
+
+def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
+                canonicalise: bool = True, seed: int | None = None,
+                generator: torch.Generator | None = None, desc: str | None = None,
+                progress: bool = True) -> tuple[C3DPO, History]:
+    """Train a model of ``cfg`` on keypoints ``y`` ``(N, K, 2)``, visibility ``vis``
+    ``(N, K)`` by minimising ``l_re + l_can`` (Eq. 3 and 5).
+
+    ``cfg.steps`` steps in epochs of :data:`STEPS_PER_EPOCH` mini-batches of
+    ``cfg.batch_size`` samples drawn with replacement (``generator``, on the data's
+    device); Adam with a one-cycle learning-rate schedule peaking at ``cfg.lr`` (the
+    paper uses SGD; the one-cycle schedule converges within the CPU budget).
+
+    Returns:
+        ``(model, history)``; the model is on the data's device.
+    """
+    s = Shapes()
+    s.check(y, "y", "N K 2", floating=True)
+    s.check(vis, "vis", "N K")
+    model = make_model(cfg, y.shape[1], canonicalise=canonicalise, seed=seed,
+                       device=y.device)
+    epochs = max(1, cfg.steps // STEPS_PER_EPOCH)
+
+    def batches(epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        idx = torch.randint(0, y.shape[0], (STEPS_PER_EPOCH, cfg.batch_size),
+                            generator=generator, device=y.device)
+        return [(y[i], vis[i]) for i in idx]
+
+    def loss_fn(model: C3DPO, batch: tuple[torch.Tensor, torch.Tensor]):
+        return c3dpo_loss(model, *batch, eps=cfg.eps, inplane=cfg.inplane,
+                          generator=generator)
+
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
+                                                total_steps=epochs * STEPS_PER_EPOCH,
+                                                pct_start=0.1)
+    if desc is None:
+        desc = "C3DPO" if canonicalise else "C3DPO without Psi"
+    hist = fit(model, batches, loss_fn, opt, epochs=epochs, scheduler=sched,
+               scheduler_step="step", desc=desc, progress=progress)
+    return model, hist
+
+
+# ---------------------------------------------------------------------------- evaluation
+def predict_depths(models: Mapping[str, C3DPO], y: torch.Tensor, vis: torch.Tensor, *,
+                   rigid: str | None = "rigid factorisation",
+                   flat: str | None = "flat depth") -> dict[str, torch.Tensor]:
+    """Depths ``(N, K)`` predicted for keypoints ``y`` ``(N, K, 2)`` by each model (in
+    the camera frame, Phi's ``R X``) and by the baselines: Tomasi-Kanade fitted on
+    ``y`` itself (key ``rigid``) and flat depth (key ``flat``); ``None`` skips one."""
+    s = Shapes()
+    s.check(y, "y", "N K 2", floating=True)
+    s.check(vis, "vis", "N K")
+    out = {name: m.predict(y, vis)["points"][..., 2] for name, m in models.items()}
+    if rigid is not None:
+        out[rigid] = tomasi_kanade(y, vis)["depth"]
+    if flat is not None:
+        out[flat] = flat_depth(y)
+    return out
+
+
+def evaluate_depths(depths: Mapping[str, torch.Tensor], gt: torch.Tensor
+                    ) -> dict[str, dict[str, torch.Tensor]]:
+    """:func:`cvbook.metrics.pose.depth_metrics` of every prediction ``(N, K)`` against
+    the ground-truth points ``gt`` ``(N, K, 3)``: ``{name: {"mpjpe", "mpjpe_best",
+    "stress"}}``, each a 0-dim tensor (mean over samples)."""
+    return {name: depth_metrics(d, gt) for name, d in depths.items()}
+
+
+def multiview_consistency(models: Mapping[str, C3DPO], views: KeypointBatch,
+                          n_figures: int) -> dict[str, torch.Tensor]:
+    """Mean canonical consistency (:func:`cvbook.metrics.pose.canonical_consistency`)
+    of each model over a :func:`puppet_multiview` batch of ``n_figures`` figures."""
+    n_figures = check_int(n_figures, "n_figures", min_value=1)
+    n = views.keypoints.shape[0]
+    if n % n_figures:
+        raise ValueError(f"views must hold n_figures={n_figures} figures with the same "
+                         f"number of views each; got {n} samples")
+    out = {}
+    for name, m in models.items():
+        shapes = m.predict(views.keypoints, views.visible)["shape"]
+        out[name] = canonical_consistency(shapes.reshape(n_figures, n // n_figures, -1, 3)
+                                          ).mean()
+    return out
