@@ -31,7 +31,10 @@ import torch
 from torch import nn
 
 from cvbook.core._validate import check_float, check_int, check_tensor
+from cvbook.core.validate import Shapes
+from cvbook.core.batched import batched_forward
 from cvbook.geometry.so3 import axis_angle_to_matrix, elementary_rotation, random_axis_angle
+from cvbook.nn.blocks import ResidualMLPBlock
 
 __all__ = [
     "C3DPO",
@@ -50,10 +53,9 @@ __all__ = [
 
 # ---------------------------------------------------------------------------- inputs
 def _check_kp(y: object, vis: object) -> tuple[torch.Tensor, torch.Tensor]:
-    y = check_tensor(y, "y", ndim=3, floating=True)
-    if y.shape[-1] != 2:
-        raise ValueError(f"y must have shape (N, K, 2), got {tuple(y.shape)}")
-    vis = check_tensor(vis, "vis", shape=(y.shape[0], y.shape[1]))
+    s = Shapes()
+    y = s.check(y, "y", "N K 2", floating=True)
+    vis = s.check(vis, "vis", "N K")
     return y, vis.to(y.dtype)
 
 
@@ -104,24 +106,9 @@ def inplane_rotation(theta: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- networks
-class _Bottleneck(nn.Module):
-    """A fully connected residual block ``w -> w/4 -> w/4 -> w`` with batch norm."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        h = max(width // 4, 8)
-        self.body = nn.Sequential(
-            nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
-            nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
-            nn.Linear(h, width), nn.BatchNorm1d(width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.body(x))
-
-
 def _trunk(d_in: int, width: int, n_blocks: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
-                         *[_Bottleneck(width) for _ in range(n_blocks)])
+                         *[ResidualMLPBlock(width) for _ in range(n_blocks)])
 
 
 class Factoriser(nn.Module):
@@ -222,14 +209,7 @@ class C3DPO(nn.Module):
     def predict(self, y: torch.Tensor, vis: torch.Tensor,
                 batch_size: int = 4096) -> dict[str, torch.Tensor]:
         """Inference in eval mode in chunks; returns Phi's outputs, detached."""
-        was = self.training
-        self.eval()
-        try:
-            outs = [self.phi(y[i:i + batch_size], vis[i:i + batch_size])
-                    for i in range(0, y.shape[0], batch_size)]
-        finally:
-            self.train(was)
-        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+        return batched_forward(self, y, vis, batch_size=batch_size, fn=self.phi)
 
 
 def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float = 0.01,
