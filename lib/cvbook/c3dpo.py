@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from cvbook.core._validate import check_float, check_int, check_tensor
-from cvbook.core.validate import Shapes
 from cvbook.core.batched import batched_forward
+from cvbook.core.validate import Shapes
 from cvbook.geometry.so3 import axis_angle_to_matrix, elementary_rotation, random_axis_angle
 from cvbook.nn.blocks import ResidualMLPBlock
 

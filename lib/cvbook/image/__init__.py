@@ -1,7 +1,9 @@
 """Image operations shared by the chapters, batched on the device: Gaussian filters and
 the blur pyramid (:mod:`~cvbook.image.filters`), batched crops and RandomResizedCrop
-(:mod:`~cvbook.image.crops`), colour jitter (:mod:`~cvbook.image.jitter`)."""
+(:mod:`~cvbook.image.crops`), colour jitter (:mod:`~cvbook.image.jitter`), small
+per-image augmentations (:mod:`~cvbook.image.augment`)."""
 
+from cvbook.image.augment import gaussian_noise, random_hflip, random_translate, shift_flip_noise
 from cvbook.image.crops import (
     RESIZE_RATIO,
     RRC_RATIO,
@@ -27,6 +29,10 @@ __all__ = [
     "crop_resize",
     "gaussian_blur",
     "gaussian_kernel1d",
+    "gaussian_noise",
+    "random_hflip",
+    "random_translate",
+    "shift_flip_noise",
     "random_resized_crop",
     "resize_size",
     "sample_jitter_factors",

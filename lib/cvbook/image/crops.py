@@ -29,6 +29,7 @@ import math
 import torch
 
 from cvbook.core.validate import Shapes, check_float, check_int, check_range, check_tensor
+from cvbook.image.augment import random_hflip
 
 __all__ = ["RESIZE_RATIO", "RRC_RATIO", "RRC_SCALE", "center_crop", "center_crop_boxes",
            "crop_resize", "random_resized_crop", "resize_size", "sample_rrc_boxes"]
@@ -173,8 +174,7 @@ def random_resized_crop(images: torch.Tensor, k: int, *,
                              device=images.device)
     out = crop_resize(images, boxes, k)
     if hflip:
-        flip = torch.rand(n, generator=generator, device=boxes.device) < 0.5
-        out = torch.where(flip.to(out.device)[:, None, None, None], out.flip(-1), out)
+        out = random_hflip(out, generator=generator)
     return out
 
 

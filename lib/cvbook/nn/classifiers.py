@@ -31,10 +31,11 @@ Every convolution is followed by batch normalisation and an *in-place* ReLU, on
 purpose: torchvision's VGG and ResNet use in-place ReLUs too, and attribution code must
 cope with them (and put them back).
 
-**ConvNet.** Conv-BN-ReLU stages separated by 2x2 max-pooling. Its structure mirrors a ResNet's head in the way FixRes cares about: a final
-BatchNorm + ReLU on the last feature map, a global pooling (so any input resolution
-works) and one linear classifier. FixRes fine-tuning touches exactly
-:attr:`ConvNet.last_bn` and :attr:`ConvNet.fc`.
+**ConvNet.** Conv-BN-ReLU stages separated by 2x2 max-pooling. Its structure mirrors
+a ResNet's head in the way FixRes cares about: a final BatchNorm + ReLU on the last
+feature map, a global pooling (so any input resolution works) and one linear
+classifier. FixRes fine-tuning touches exactly :attr:`ConvNet.last_bn` and
+:attr:`ConvNet.fc`.
 
 Why global *max* pooling by default: on the scenes world (random colours, textures and
 sizes; the class is the shape), a network this small learns the shapes within a CPU
