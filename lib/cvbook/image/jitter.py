@@ -99,6 +99,9 @@ def color_jitter(images: torch.Tensor, *, brightness: float = 0.0, contrast: flo
         factors = sample_jitter_factors(n, brightness=brightness, contrast=contrast,
                                         saturation=saturation, hue=hue, generator=generator,
                                         device=images.device, dtype=images.dtype)
+        strengths = {"brightness": brightness, "contrast": contrast,
+                     "saturation": saturation, "hue": hue}
+        factors = {k: v for k, v in factors.items() if strengths[k] != 0}  # skip no-ops
     for k, v in factors.items():
         check_tensor(v, f"factors[{k!r}]", shape=(n,), floating=True)
     out = images
