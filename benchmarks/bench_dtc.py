@@ -1,6 +1,7 @@
-"""Constrained k-means (DTC §3.3): the batched torch version in :mod:`cvbook.dtc` vs a
-naive reference that loops over restarts and over points, on the CPU (and on CUDA when
-available).
+"""Constrained k-means (DTC §3.3): the batched torch version in :mod:`cvbook.cluster` vs
+a naive reference that loops over restarts and over points, on the CPU (and on CUDA when
+available); and plain k-means against scikit-learn's ``KMeans`` (same restarts and
+iterations, Lloyd's algorithm).
 
     python benchmarks/bench_dtc.py [--n 600] [--d 16] [--k 10] [--threads 2]
 
@@ -17,7 +18,7 @@ import time
 import torch
 from _timing import best_time
 
-from cvbook import dtc
+from cvbook.cluster import constrained_kmeans, kmeans_pp_init
 
 
 def naive_constrained_kmeans(x: torch.Tensor, k: int, fixed: torch.Tensor, centres: torch.Tensor,
@@ -69,7 +70,7 @@ def main() -> None:
         xd, fd = x.to(dev), fixed.to(dev)
 
         def fast():
-            return dtc.constrained_kmeans(xd, args.k, fd, n_iter=args.n_iter,
+            return constrained_kmeans(xd, args.k, fd, n_iter=args.n_iter,
                                           n_init=args.n_init, exclusive=True,
                                           generator=torch.Generator(dev).manual_seed(1))
 
@@ -77,13 +78,15 @@ def main() -> None:
         t_fast = best_time(fast, dev, repeats=3, warmup=False)
         # the naive loop from the same k-means++ seeding, on the CPU (it is Python-bound)
         anchor_c = torch.stack([x[fixed == a].mean(0) for a in range(3)])
-        init = dtc._kmeanspp(x, anchor_c[None].expand(args.n_init, -1, -1).contiguous(),
-                             args.k - 3, (fixed < 0).double(), torch.Generator().manual_seed(1))
+        init = kmeans_pp_init(x, args.k - 3,
+                              centres=anchor_c[None].expand(args.n_init, -1, -1).contiguous(),
+                              weight=(fixed < 0).double(),
+                              generator=torch.Generator().manual_seed(1))
         t0 = time.perf_counter()
         slow = naive_constrained_kmeans(x, args.k, fixed, init, args.n_iter, True)
         t_slow = time.perf_counter() - t0
         # the same restarts, vectorised, from the same seeding: labels agree
-        lab_fast = dtc.constrained_kmeans(x, args.k, fixed, n_iter=args.n_iter,
+        lab_fast = constrained_kmeans(x, args.k, fixed, n_iter=args.n_iter,
                                           n_init=args.n_init, exclusive=True,
                                           generator=torch.Generator().manual_seed(1))[0]
         same = any(bool((lab_fast == s).all()) for s in slow)
@@ -91,6 +94,23 @@ def main() -> None:
               f"iters={args.n_iter}: vectorised {t_fast * 1e3:8.1f} ms, naive loop "
               f"{t_slow * 1e3:9.1f} ms, ratio {t_slow / t_fast:7.1f}x, "
               f"best restart found by the naive loop too: {same}")
+        # plain k-means: ours (batched restarts, fixed iterations) vs scikit-learn's
+        from sklearn.cluster import KMeans
+
+        def ours_plain():
+            return constrained_kmeans(xd, args.k, n_iter=args.n_iter, n_init=args.n_init,
+                                      generator=torch.Generator(dev).manual_seed(1))
+
+        ours_plain()
+        t_ours = best_time(ours_plain, dev, repeats=3, warmup=False)
+        xn = x.numpy()
+        km = KMeans(args.k, n_init=args.n_init, max_iter=args.n_iter, tol=0.0,
+                    algorithm="lloyd", random_state=0)
+        t0 = time.perf_counter()
+        km.fit(xn)
+        t_sk = time.perf_counter() - t0
+        print(f"{dev.type:4s} plain k-means: ours {t_ours * 1e3:8.1f} ms, scikit-learn "
+              f"{t_sk * 1e3:8.1f} ms")
 
 
 if __name__ == "__main__":

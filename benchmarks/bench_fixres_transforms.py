@@ -1,4 +1,5 @@
-"""FixRes's training transform: our batched RandomResizedCrop (one ``roi_align`` call for
+"""FixRes's training transform: our batched RandomResizedCrop
+(:func:`cvbook.image.crops.random_resized_crop`, one ``roi_align`` call for
 the whole batch, on the device) against torchvision's ``v2.RandomResizedCrop`` applied
 image by image, as a DataLoader would.
 
@@ -13,7 +14,7 @@ import torch
 from _timing import best_time
 from torchvision.transforms import v2
 
-from cvbook import fixres
+from cvbook.image.crops import random_resized_crop
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     for dev in devices:
         x = torch.rand(args.n, 3, args.size, args.size, device=dev)
         g = torch.Generator(device=dev).manual_seed(0)
-        ours = best_time(lambda: fixres.train_transform(x, args.k, generator=g), dev)
+        ours = best_time(lambda: random_resized_crop(x, args.k, generator=g), dev)
         loop = best_time(lambda: torch.stack([tv(img) for img in x]), dev)
         print(f"{dev.type}: {args.n} images {args.size}px -> {args.k}px: batched "
               f"{args.n / ours:.0f} img/s, torchvision per image {args.n / loop:.0f} img/s, "

@@ -26,9 +26,9 @@ from cvbook.core import (
     select_preset,
     sha256_file,
 )
-from cvbook.core._validate import check_choice, check_float, check_int, check_range, check_tensor
 from cvbook.core.notebook import start
 from cvbook.core.results import validate_sidecar
+from cvbook.core.validate import check_choice, check_float, check_int, check_range, check_tensor
 
 
 # ----------------------------------------------------------------------------- seeding

@@ -104,7 +104,7 @@ def test_split_novel_and_digits():
         dtc.split_novel(x, y, known=[0, 1], unknown=[1, 2])
     with pytest.raises(ValueError, match="at least 2"):
         dtc.split_novel(x, y, known=[0], unknown=[1])
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"labels must have shape \(N,\) with N = 12 as in images"):
         dtc.split_novel(x, y[:5], known=[0], unknown=[1, 2])
     with pytest.raises(ValueError, match="empty"):
         dtc.split_novel(x[:0], y[:0], known=[0], unknown=[1, 2])
@@ -117,7 +117,7 @@ def test_pretrain_rejects_bad_labels():
     x = torch.rand(6, 1, 8, 8)
     with pytest.raises(ValueError, match="known classes"):
         dtc.pretrain(bb, x, torch.tensor([0, 1, 2, 3, 4, 5]), 5, epochs=1, progress=False)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"y must have shape \(N,\) with N = "):
         dtc.pretrain(bb, x, torch.tensor([0, 1]), 5, epochs=1, progress=False)
     with pytest.raises(ValueError, match="empty"):
         dtc.pretrain(bb, x[:0], torch.tensor([], dtype=torch.long), 5, epochs=1,
@@ -171,7 +171,7 @@ def test_train_dtc_modes_run(mode):
     assert all(math.isfinite(v) for v in h.history.loss)
     with pytest.raises(ValueError, match="mode must be one of"):
         dtc.train_dtc(net, x, mode="bad")
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"y must have shape \(N,\) with N = "):
         dtc.train_dtc(net, x, y=y[:3])
     with pytest.raises(ValueError, match="empty"):
         dtc.train_dtc(net, x[:0])
@@ -211,7 +211,7 @@ def test_constrained_kmeans_bad_inputs():
     x = torch.rand(10, 2)
     with pytest.raises(ValueError, match="k must be >= 2"):
         dtc.constrained_kmeans(x, 1)
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"fixed must have shape \(N,\) with N = "):
         dtc.constrained_kmeans(x, 3, torch.full((9,), -1))
     with pytest.raises(ValueError, match="anchor clusters"):
         dtc.constrained_kmeans(x, 2, torch.tensor([0, 1, 2] + [-1] * 7))
@@ -245,7 +245,7 @@ def test_estimate_num_classes_on_blobs():
     assert est.probe_acc[0] < est.probe_acc[4] == 1.0
     with pytest.raises(ValueError, match="unlabelled is empty"):
         dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[:0])
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(ValueError, match=r"anchor_labels must have shape \(A,\) with A = "):
         dtc.estimate_num_classes(x[a], y[a][:5], x[v], y[v] - 3, x[u])
     with pytest.raises(ValueError, match="k_max must be >= 2"):
         dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=1)

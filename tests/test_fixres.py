@@ -213,7 +213,7 @@ def test_train_sweep_stats_and_evaluate_restore_mode():
 
 def test_tensor_source_rejects_bad_input():
     x, y = torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 0, 1])
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError, match=r"train_labels must have shape \(N,\) with N = 4"):
         fixres.TensorSource(x, y[:3], x, y, num_classes=2)
     with pytest.raises(ValueError, match="labels must lie"):
         fixres.TensorSource(x, y + 1, x, y, num_classes=2)

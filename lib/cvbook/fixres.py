@@ -19,9 +19,10 @@ The chapter's library. Three parts:
    Monte-Carlo simulation through torchvision's own transforms
    (:func:`monte_carlo_apparent_size`).
 2. **Batched, on-device transforms** equivalent to RRC and Resize+CenterCrop
-   (:func:`sample_rrc_boxes`, :func:`center_crop_boxes`, :func:`crop_resize`), and data
-   sources with one interface for the synthetic scenes (:class:`TensorSource`) and an
-   ImageNet-style folder (:class:`FolderSource`).
+   (:mod:`cvbook.image.crops`: ``sample_rrc_boxes``, ``center_crop_boxes``,
+   ``crop_resize``), and data sources with one interface for the synthetic scenes
+   (``TensorSource``) and an ImageNet-style folder (``FolderSource``) in
+   :mod:`cvbook.data.sources`; all re-exported here.
 3. **The experiment**: train at ``K_train`` (:func:`train`), sweep the test
    resolution (:func:`resolution_sweep`), pooled-activation statistics
    (:func:`pooled_statistics`) and the FixRes fine-tuning as the authors ran it
@@ -34,10 +35,8 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,21 +45,36 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from cvbook.core._validate import (
-    check_choice,
-    check_float,
-    check_int,
-    check_range,
-    check_tensor,
-)
+from cvbook.core.batched import eval_mode
 from cvbook.core.device import autocast
 from cvbook.core.train import History, fit
+from cvbook.core.validate import check_choice, check_float, check_int, check_range, check_tensor
+from cvbook.data.imagenet import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401
+from cvbook.data.sources import (  # noqa: F401
+    IMAGE_EXTENSIONS,
+    FolderSource,
+    TensorSource,
+    check_image_folder,
+)
+from cvbook.image.crops import (  # noqa: F401
+    RESIZE_RATIO,
+    RRC_RATIO,
+    RRC_SCALE,
+    center_crop,
+    center_crop_boxes,
+    crop_resize,
+    random_resized_crop,
+    resize_size,
+    sample_rrc_boxes,
+)
 
-#: The paper's test-time resize ratio: resize the shorter side to 256/224·K, crop K.
-RESIZE_RATIO = 256 / 224
-#: torchvision's RandomResizedCrop defaults.
-RRC_SCALE = (0.08, 1.0)
-RRC_RATIO = (3 / 4, 4 / 3)
+#: The paper's test-time resize ratio is :data:`cvbook.image.crops.RESIZE_RATIO`
+#: (256/224); ``test_resize_size`` is :func:`cvbook.image.crops.resize_size`.
+test_resize_size = resize_size
+#: One-release aliases: the batched transforms are RandomResizedCrop + flip and
+#: Resize + CenterCrop of :mod:`cvbook.image.crops`.
+train_transform = random_resized_crop
+test_transform = center_crop
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -75,15 +89,6 @@ def expected_inv_sqrt_area(scale: tuple[float, float] = RRC_SCALE) -> float:
     if hi == lo:
         return 1 / math.sqrt(lo)
     return 2 * (math.sqrt(hi) - math.sqrt(lo)) / (hi - lo)
-
-
-def test_resize_size(k_test: int, resize_ratio: float = RESIZE_RATIO) -> int:
-    """The shorter-side size ``int(resize_ratio·K_test)`` torchvision-style test
-    pipelines resize to before the centre crop (``int`` truncates, as in the paper's
-    and torchvision's reference scripts)."""
-    k_test = check_int(k_test, "k_test", min_value=1)
-    resize_ratio = check_float(resize_ratio, "resize_ratio", min_value=1.0)
-    return int(resize_ratio * k_test)
 
 
 def rrc_expected_inv_sqrt_area(scale: tuple[float, float] = RRC_SCALE,
@@ -203,9 +208,9 @@ def monte_carlo_apparent_size(boxes: torch.Tensor, image_size: tuple[int, int], 
     from torchvision import tv_tensors
     from torchvision.transforms import v2
 
-    check_tensor(boxes, "boxes", ndim=2)
-    if boxes.shape[1] != 4 or boxes.shape[0] == 0:
-        raise ValueError(f"boxes must have shape (M, 4) with M >= 1, got {tuple(boxes.shape)}")
+    check_tensor(boxes, "boxes", shape="M 4")
+    if boxes.shape[0] == 0:
+        raise ValueError("boxes must have shape (M, 4) with M >= 1; got (0, 4)")
     h, w = (check_int(v, "image_size[i]", min_value=1) for v in image_size)
     draws = check_int(draws, "draws", min_value=1)
     torch.manual_seed(seed)  # v2 transforms draw from the global generator
@@ -229,320 +234,6 @@ def monte_carlo_apparent_size(boxes: torch.Tensor, image_size: tuple[int, int], 
     return {"train": train, "test": test, "ratio": float(train.mean() / test.mean())}
 
 
-# ------------------------------------------------------------------- batched transforms
-def sample_rrc_boxes(n: int, height: int, width: int, *,
-                     scale: tuple[float, float] = RRC_SCALE,
-                     ratio: tuple[float, float] = RRC_RATIO,
-                     generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu", attempts: int = 10) -> torch.Tensor:
-    """Crop boxes distributed exactly as torchvision's ``RandomResizedCrop.get_params``,
-    for ``n`` images at once.
-
-    Per image: up to ``attempts`` tries of area ``σ·HW`` (σ ~ U[scale]) and aspect
-    ``exp(U[log ratio])``, rounded to integers and accepted if the crop fits; the first
-    accepted try is used, else the central crop with the aspect clamped to ``ratio``.
-
-    Returns:
-        ``(n, 4)`` float boxes ``(x0, y0, x1, y1)`` in pixel-edge coordinates.
-    """
-    n = check_int(n, "n", min_value=1)
-    height = check_int(height, "height", min_value=1)
-    width = check_int(width, "width", min_value=1)
-    s_lo, s_hi = check_range(scale, "scale", low=0.0, high=1.0)
-    r_lo, r_hi = check_range(ratio, "ratio", low=1e-6, high=1e6)
-    device = torch.device(generator.device if generator is not None else device)
-    area = height * width
-    opts = dict(generator=generator, device=device)
-    t_area = area * (s_lo + (s_hi - s_lo) * torch.rand(n, attempts, **opts))
-    log_r = math.log(r_lo) + (math.log(r_hi) - math.log(r_lo)) * torch.rand(n, attempts, **opts)
-    aspect = torch.exp(log_r)
-    w = torch.round(torch.sqrt(t_area * aspect))
-    h = torch.round(torch.sqrt(t_area / aspect))
-    ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
-    u_top, u_left = torch.rand(n, attempts, **opts), torch.rand(n, attempts, **opts)
-    top = torch.floor(u_top * (height - h + 1))
-    left = torch.floor(u_left * (width - w + 1))
-    first = torch.where(ok.any(1), ok.float().argmax(1), attempts)  # attempts = fallback
-    # fallback: central crop, aspect clamped to the ratio range
-    in_ratio = width / height
-    if in_ratio < r_lo:
-        fw, fh = width, int(round(width / r_lo))
-    elif in_ratio > r_hi:
-        fw, fh = int(round(height * r_hi)), height
-    else:
-        fw, fh = width, height
-    fb = torch.tensor([(height - fh) // 2, (width - fw) // 2, fh, fw], device=device,
-                      dtype=torch.float32)
-    cand = torch.stack([top, left, h, w], -1)  # (n, attempts, 4)
-    cand = torch.cat([cand, fb.expand(n, 1, 4)], 1)
-    sel = cand.gather(1, first[:, None, None].expand(n, 1, 4))[:, 0]
-    t, l_, hh, ww = sel.unbind(1)
-    return torch.stack([l_, t, l_ + ww, t + hh], 1)
-
-
-def center_crop_boxes(n: int, height: int, width: int, k: int, *,
-                      resize_ratio: float = RESIZE_RATIO,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
-    """The region of the original image that ``Resize(int(s·K)) + CenterCrop(K)`` keeps,
-    with torchvision's rounding, as ``(n, 4)`` boxes in original pixel-edge coordinates."""
-    k = check_int(k, "k", min_value=1)
-    height = check_int(height, "height", min_value=1)
-    width = check_int(width, "width", min_value=1)
-    size = test_resize_size(k, resize_ratio)
-    short, long_ = (height, width) if height <= width else (width, height)
-    new_short, new_long = size, int(size * long_ / short)
-    new_h, new_w = (new_short, new_long) if height <= width else (new_long, new_short)
-    top = int(round((new_h - k) / 2.0))
-    left = int(round((new_w - k) / 2.0))
-    sy, sx = height / new_h, width / new_w
-    box = torch.tensor([left * sx, top * sy, (left + k) * sx, (top + k) * sy],
-                       dtype=torch.float32, device=device)
-    return box.expand(n, 4).clone()
-
-
-def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop each image to its box and resize to ``size × size``, all in one call.
-
-    Uses ``torchvision.ops.roi_align`` with ``aligned=True`` and an adaptive number of
-    samples per output pixel (``ceil(box/size)``), i.e. bilinear interpolation when
-    up-sampling and an area-averaging (anti-aliased) filter when down-sampling, close
-    to ``torchvision.transforms.v2.functional.resized_crop(antialias=True)``.
-
-    Args:
-        images: ``(N, C, H, W)`` float.
-        boxes: ``(N, 4)`` boxes ``(x0, y0, x1, y1)`` in pixel-edge coordinates.
-        size: output side.
-
-    Returns:
-        ``(N, C, size, size)``.
-    """
-    from torchvision.ops import roi_align
-
-    check_tensor(images, "images", ndim=4, floating=True)
-    check_tensor(boxes, "boxes", shape=(images.shape[0], 4))
-    size = check_int(size, "size", min_value=1)
-    idx = torch.arange(images.shape[0], device=images.device, dtype=images.dtype)[:, None]
-    rois = torch.cat([idx, boxes.to(images.dtype)], 1)
-    return roi_align(images, rois, output_size=(size, size), spatial_scale=1.0,
-                     sampling_ratio=0, aligned=True)
-
-
-def train_transform(images: torch.Tensor, k: int, *, generator: torch.Generator | None = None,
-                    scale: tuple[float, float] = RRC_SCALE, ratio: tuple[float, float] = RRC_RATIO,
-                    hflip: bool = True) -> torch.Tensor:
-    """RandomResizedCrop(K) + random horizontal flip, batched on the images' device."""
-    check_tensor(images, "images", ndim=4, floating=True)
-    n, _, h, w = images.shape
-    boxes = sample_rrc_boxes(n, h, w, scale=scale, ratio=ratio, generator=generator,
-                             device=images.device)
-    out = crop_resize(images, boxes, k)
-    if hflip:
-        flip = torch.rand(n, generator=generator, device=boxes.device) < 0.5
-        out = torch.where(flip.to(out.device)[:, None, None, None], out.flip(-1), out)
-    return out
-
-
-def test_transform(images: torch.Tensor, k: int, *,
-                   resize_ratio: float = RESIZE_RATIO) -> torch.Tensor:
-    """Resize(int(s·K)) + CenterCrop(K), batched."""
-    check_tensor(images, "images", ndim=4, floating=True)
-    n, _, h, w = images.shape
-    return crop_resize(images, center_crop_boxes(n, h, w, k, resize_ratio=resize_ratio,
-                                                 device=images.device), k)
-
-
-# -------------------------------------------------------------------------- data sources
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class TensorSource:
-    """Images held as one tensor on the device; transforms run batched on the device.
-
-    Args:
-        train_images, train_labels: ``(N, C, H, W)`` float in [0, 1] and ``(N,)`` int64.
-        test_images, test_labels: the held-out split.
-        num_classes: number of classes.
-        batch_size: mini-batch size.
-        seed: seed of the generator used for shuffling and augmentation.
-        mean, std: per-channel normalisation applied after the transforms.
-        train_boxes: optional ``(N, 4)`` ground-truth boxes of the training images
-            (used by the apparent-size Monte Carlo).
-    """
-
-    def __init__(self, train_images: torch.Tensor, train_labels: torch.Tensor,
-                 test_images: torch.Tensor, test_labels: torch.Tensor, *, num_classes: int,
-                 batch_size: int = 128, seed: int = 0,
-                 mean: Sequence[float] = (0.5, 0.5, 0.5),
-                 std: Sequence[float] = (0.25, 0.25, 0.25),
-                 train_boxes: torch.Tensor | None = None) -> None:
-        for name, x, y in (("train", train_images, train_labels),
-                           ("test", test_images, test_labels)):
-            check_tensor(x, f"{name}_images", ndim=4, floating=True)
-            check_tensor(y, f"{name}_labels", ndim=1)
-            if x.shape[0] != y.shape[0]:
-                raise ValueError(f"{name}_images and {name}_labels differ in length: "
-                                 f"{x.shape[0]} vs {y.shape[0]}")
-            if x.shape[0] == 0:
-                raise ValueError(f"{name}_images is empty")
-        self.num_classes = check_int(num_classes, "num_classes", min_value=2)
-        for y in (train_labels, test_labels):
-            if int(y.min()) < 0 or int(y.max()) >= num_classes:
-                raise ValueError(f"labels must lie in [0, {num_classes})")
-        if train_boxes is not None:
-            check_tensor(train_boxes, "train_boxes", shape=(train_images.shape[0], 4))
-        self.train_boxes = train_boxes
-        self.train_images, self.train_labels = train_images, train_labels
-        self.test_images, self.test_labels = test_images, test_labels
-        self.batch_size = check_int(batch_size, "batch_size", min_value=1)
-        dev = train_images.device
-        self.generator = torch.Generator(device=dev).manual_seed(check_int(seed, "seed",
-                                                                           min_value=0))
-        self.mean = torch.tensor(mean, device=dev).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, device=dev).view(1, -1, 1, 1)
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.train_images.shape[-2:])  # type: ignore[return-value]
-
-    def _batches(self, x: torch.Tensor, y: torch.Tensor, shuffle: bool, transform
-                 ) -> _Batches:
-        return _Batches(self, x, y, shuffle, transform)
-
-    def train_batches(self, k: int, *, augment: bool = True) -> _Batches:
-        """Training batches at resolution ``k``: RRC + flip when ``augment``, else the
-        test transform (as FixRes fine-tuning uses)."""
-        check_int(k, "k", min_value=1)
-        if augment:
-            tf = lambda x: train_transform(x, k, generator=self.generator)  # noqa: E731
-        else:
-            tf = lambda x: test_transform(x, k)  # noqa: E731
-        return self._batches(self.train_images, self.train_labels, True, tf)
-
-    def test_batches(self, k: int) -> _Batches:
-        """Held-out batches at resolution ``k`` (test transform), in a fixed order."""
-        check_int(k, "k", min_value=1)
-        return self._batches(self.test_images, self.test_labels, False,
-                             lambda x: test_transform(x, k))
-
-
-class _Batches:
-    def __init__(self, src: TensorSource, x, y, shuffle, transform) -> None:
-        self.src, self.x, self.y, self.shuffle, self.transform = src, x, y, shuffle, transform
-
-    def __len__(self) -> int:
-        return (self.x.shape[0] + self.src.batch_size - 1) // self.src.batch_size
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n, bs = self.x.shape[0], self.src.batch_size
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.src.generator, device=self.x.device)
-        else:
-            order = torch.arange(n, device=self.x.device)
-        for i in range(len(self)):
-            idx = order[i * bs:(i + 1) * bs]
-            xb = (self.transform(self.x[idx]) - self.src.mean) / self.src.std
-            yield xb, self.y[idx]
-
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-def check_image_folder(root: str | os.PathLike, splits: Sequence[str] = ("train", "val")
-                       ) -> list[str]:
-    """Check that ``root`` is an ImageNet-style folder ``root/<split>/<class>/<image>``
-    with the same classes in every split; return the sorted class names.
-
-    Raises:
-        FileNotFoundError: ``root`` or a split is missing.
-        ValueError: a split has no class folders, a class has no images, or the splits'
-            classes differ.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(
-            f"data_root {str(root)!r} does not exist; point it to an ImageNet-style folder "
-            f"with {'/ and '.join(splits)}/ sub-folders, each holding one folder per class")
-    for split in splits:
-        if not (root / split).is_dir():
-            raise FileNotFoundError(f"{root / split} is missing: expected "
-                                    f"{root}/{split}/<class>/<image>")
-    classes_per_split = {}
-    for split in splits:
-        d = root / split
-        classes = sorted(p.name for p in d.iterdir() if p.is_dir())
-        if not classes:
-            raise ValueError(f"{d} has no class sub-folders: expected {d}/<class>/<image>")
-        for c in classes:
-            if not any(f.suffix.lower() in IMAGE_EXTENSIONS for f in (d / c).iterdir()):
-                raise ValueError(f"{d / c} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        classes_per_split[split] = classes
-    first = classes_per_split[splits[0]]
-    for split, classes in classes_per_split.items():
-        if classes != first:
-            raise ValueError(f"the class folders of {root / split} differ from those of "
-                             f"{root / splits[0]}")
-    return first
-
-
-class FolderSource:
-    """An ImageNet-style folder read with torchvision (the ``full`` preset).
-
-    Training batches use ``v2.RandomResizedCrop(K)`` + flip, test batches
-    ``v2.Resize(int(256/224·K)) + v2.CenterCrop(K)``, both followed by ImageNet
-    normalisation, in DataLoader worker processes.
-
-    Args:
-        root: folder with ``train/`` and ``val/`` sub-folders of class folders.
-        batch_size: mini-batch size.
-        workers: DataLoader worker processes.
-        seed: seed for shuffling.
-    """
-
-    def __init__(self, root: str | os.PathLike, *, batch_size: int = 64, workers: int = 8,
-                 seed: int = 0) -> None:
-        self.classes = check_image_folder(root)
-        self.root = Path(root).expanduser()
-        self.num_classes = len(self.classes)
-        self.batch_size = check_int(batch_size, "batch_size", min_value=1)
-        self.workers = check_int(workers, "workers", min_value=0)
-        self.seed = check_int(seed, "seed", min_value=0)
-
-    def _loader(self, split: str, transform, shuffle: bool):
-        from torch.utils.data import DataLoader
-        from torchvision.datasets import ImageFolder
-
-        ds = ImageFolder(str(self.root / split), transform=transform)
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, pin_memory=torch.cuda.is_available(),
-                          generator=torch.Generator().manual_seed(self.seed),
-                          persistent_workers=False)
-
-    @staticmethod
-    def _finish():
-        from torchvision.transforms import v2
-
-        return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-
-    def train_batches(self, k: int, *, augment: bool = True):
-        from torchvision.transforms import v2
-
-        check_int(k, "k", min_value=1)
-        if augment:
-            tf = [v2.RandomResizedCrop(k, antialias=True), v2.RandomHorizontalFlip()]
-        else:
-            tf = [v2.Resize(test_resize_size(k), antialias=True), v2.CenterCrop(k)]
-        return self._loader("train", v2.Compose(tf + self._finish()), True)
-
-    def test_batches(self, k: int):
-        from torchvision.transforms import v2
-
-        check_int(k, "k", min_value=1)
-        tf = [v2.Resize(test_resize_size(k), antialias=True), v2.CenterCrop(k)]
-        return self._loader("val", v2.Compose(tf + self._finish()), False)
-
-
 # ---------------------------------------------------------------------------- experiment
 def _last(model: nn.Module, kind: type) -> nn.Module:
     found = [m for m in model.modules() if isinstance(m, kind)]
@@ -553,7 +244,7 @@ def _last(model: nn.Module, kind: type) -> nn.Module:
 
 def last_batchnorm(model: nn.Module) -> nn.BatchNorm2d:
     """The last ``BatchNorm2d`` in module order (the one before pooling in a ResNet or
-    :class:`cvbook.nn.convnet.ConvNet`)."""
+    :class:`cvbook.nn.classifiers.ConvNet`)."""
     return _last(model, nn.BatchNorm2d)  # type: ignore[return-value]
 
 
@@ -594,19 +285,15 @@ def train(model: nn.Module, source, k_train: int, *, epochs: int, lr: float = 0.
 def evaluate(model: nn.Module, source, k: int, *, amp: bool = False) -> float:
     """Top-1 accuracy on the held-out split with the test transform at resolution ``k``.
     The model is evaluated in eval mode and its mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
     dev = next(model.parameters()).device
     correct = torch.zeros((), device=dev)
     total = 0
-    try:
+    with eval_mode(model):
         for x, y in source.test_batches(k):
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             with autocast(dev, enabled=amp):
                 correct += (model(x).argmax(1) == y).sum()
             total += y.shape[0]
-    finally:
-        model.train(was_training)
     return correct.item() / total
 
 
@@ -632,26 +319,24 @@ def pooled_statistics(model: nn.Module, source, ks: Sequence[int], *, max_batche
     fc = classifier(model)
     feats: list[torch.Tensor] = []
     handle = fc.register_forward_pre_hook(lambda m, inp: feats.append(inp[0].detach().float()))
-    was_training = model.training
-    model.eval()
     dev = next(model.parameters()).device
     out = {}
-    try:
-        for k in ks:
-            k = check_int(k, "ks[i]", min_value=1)
-            feats.clear()
-            for i, (x, _) in enumerate(source.test_batches(k)):
-                if i >= max_batches:
-                    break
-                model(x.to(dev))
-            f = torch.cat(feats).flatten()
-            q = torch.quantile(f[:200_000].cpu(), torch.tensor([0.5, 0.9]))
-            out[k] = {"mean": f.mean().item(), "std": f.std().item(),
-                      "sparsity": (f < threshold).float().mean().item(),
-                      "q50": q[0].item(), "q90": q[1].item()}
-    finally:
-        handle.remove()
-        model.train(was_training)
+    with eval_mode(model):
+        try:
+            for k in ks:
+                k = check_int(k, "ks[i]", min_value=1)
+                feats.clear()
+                for i, (x, _) in enumerate(source.test_batches(k)):
+                    if i >= max_batches:
+                        break
+                    model(x.to(dev))
+                f = torch.cat(feats).flatten()
+                q = torch.quantile(f[:200_000].cpu(), torch.tensor([0.5, 0.9]))
+                out[k] = {"mean": f.mean().item(), "std": f.std().item(),
+                          "sparsity": (f < threshold).float().mean().item(),
+                          "q50": q[0].item(), "q90": q[1].item()}
+        finally:
+            handle.remove()
     return out
 
 
@@ -708,7 +393,7 @@ class FixResConfig:
     Attributes:
         data: ``"scenes"`` (synthetic, on device) or ``"folder"`` (ImageNet-style).
         data_root: the folder for ``data="folder"``.
-        arch: ``"convnet"`` (:class:`cvbook.nn.convnet.ConvNet`) or ``"resnet50"``.
+        arch: ``"convnet"`` (:class:`cvbook.nn.classifiers.ConvNet`) or ``"resnet50"``.
         widths: the ConvNet's stage widths.
         classes, clutter: the scenes world's shape classes and background clutter.
         pretrained: load torchvision's ImageNet weights (``resnet50`` only; downloads).
@@ -796,7 +481,7 @@ PRESETS: dict[str, FixResConfig] = {
 def build_model(cfg: FixResConfig, num_classes: int) -> nn.Module:
     """The network of ``cfg`` (:class:`ConvNet` or torchvision's ResNet-50)."""
     if cfg.arch == "convnet":
-        from cvbook.nn.convnet import ConvNet
+        from cvbook.nn.classifiers import ConvNet
 
         return ConvNet(num_classes, widths=cfg.widths)
     import torchvision

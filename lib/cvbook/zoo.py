@@ -35,8 +35,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cvbook.core._validate import check_choice, check_int
+from cvbook.core.batched import batched_forward
 from cvbook.core.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from cvbook.core.validate import check_choice, check_int
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 
@@ -124,7 +125,7 @@ def scene_config(name: str, *, cue_prob: float | None = None):
 
 def build_model(name: str) -> nn.Module:
     """A freshly initialised network of zoo entry ``name`` (no weights loaded)."""
-    from cvbook.nn.cnn import SceneCNN
+    from cvbook.nn.classifiers import SceneCNN
 
     check_choice(name, "name", list(ZOO))
     recipe = ZOO[name].recipe
@@ -134,16 +135,10 @@ def build_model(name: str) -> nn.Module:
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              batch_size: int = 500) -> float:
-    """Top-1 accuracy of ``model`` (put in eval mode) on ``(N, 3, S, S)`` images."""
-    was = model.training
-    model.eval()
-    try:
-        correct = sum((model(images[i:i + batch_size]).argmax(1)
-                       == labels[i:i + batch_size]).sum() for i in range(0, len(images),
-                                                                        batch_size))
-    finally:
-        model.train(was)
-    return float(correct) / len(images)
+    """Top-1 accuracy of ``model`` (in eval mode, restored after) on ``(N, 3, S, S)``
+    images and their ``(N,)`` labels."""
+    logits = batched_forward(model, images, batch_size=batch_size)
+    return float((logits.argmax(1) == labels).sum()) / len(images)
 
 
 def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu",
@@ -164,7 +159,7 @@ def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu
 
     from cvbook.core.seed import seed_everything
     from cvbook.data.scenes import make_scenes
-    from cvbook.nn.cnn import SceneCNN
+    from cvbook.nn.classifiers import SceneCNN
 
     if not isinstance(recipe, SceneCNNRecipe):
         raise TypeError(f"recipe must be a SceneCNNRecipe, got {type(recipe).__name__}")

@@ -39,6 +39,7 @@ from cvbook.attribution.core import (
     target_indices,
 )
 from cvbook.core.validate import check_choice, check_float, check_int, check_tensor
+from cvbook.image.filters import blur_pyramid, gaussian_blur, gaussian_kernel1d  # noqa: F401
 
 PERTURBATIONS = ("blur", "fade")
 VARIANTS = ("preserve", "delete", "dual")
@@ -46,40 +47,6 @@ REWARDS = ("simple", "contrastive")
 
 
 # --------------------------------------------------------------------------- perturbation
-def gaussian_kernel1d(sigma: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Normalised 1-D Gaussian of standard deviation ``sigma`` (radius ``ceil(3σ)``)."""
-    sigma = check_float(sigma, "sigma", min_value=0.0)
-    if sigma == 0:
-        return torch.ones(1, device=device)
-    r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, device=device, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, C, H, W)`` with *zero* padding (as in the paper)."""
-    check_tensor(x, "x", ndim=4, floating=True)
-    k = gaussian_kernel1d(sigma, x.device).to(x.dtype)
-    if k.numel() == 1:
-        return x.clone()
-    c, r = x.shape[1], k.numel() // 2
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(r, 0), groups=c)
-
-
-def blur_pyramid(x: torch.Tensor, *, num_levels: int = 8, max_sigma: float = 20.0
-                 ) -> torch.Tensor:
-    """The blur perturbation's pyramid (paper Eq. 2): level ``l`` blurred with
-    ``σ_l = σ_max (1 − l/(L−1))``, so level 0 is the most blurred and level ``L−1`` the
-    original. ``(N, C, H, W) -> (N, L, C, H, W)``."""
-    check_tensor(x, "x", ndim=4, floating=True)
-    L = check_int(num_levels, "num_levels", min_value=2)
-    check_float(max_sigma, "max_sigma", min_value=0.0)
-    return torch.stack([gaussian_blur(x, max_sigma * (1 - lvl / (L - 1)))
-                        for lvl in range(L)], 1)
-
-
 def apply_perturbation(pyramid: torch.Tensor, mask: torch.Tensor, index: torch.Tensor
                        ) -> torch.Tensor:
     """``m ⊗ x`` (paper Eq. 1-2): each pixel picks its blur level by linear

@@ -30,8 +30,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cvbook.core.batched import batched_forward
 from cvbook.core.validate import Shapes, check_float, check_int, check_tensor
 from cvbook.geometry.so3 import axis_angle_to_matrix, elementary_rotation, random_axis_angle
+from cvbook.nn.blocks import ResidualMLPBlock
 
 __all__ = [
     "C3DPO",
@@ -126,24 +128,9 @@ def inplane_rotation(theta: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- networks
-class _Bottleneck(nn.Module):
-    """A fully connected residual block ``w -> w/4 -> w/4 -> w`` with batch norm."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        h = max(width // 4, 8)
-        self.body = nn.Sequential(
-            nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
-            nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True),
-            nn.Linear(h, width), nn.BatchNorm1d(width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.body(x))
-
-
 def _trunk(d_in: int, width: int, n_blocks: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
-                         *[_Bottleneck(width) for _ in range(n_blocks)])
+                         *[ResidualMLPBlock(width) for _ in range(n_blocks)])
 
 
 class Factoriser(nn.Module):
@@ -253,14 +240,7 @@ class C3DPO(nn.Module):
         """Inference in eval mode in chunks; returns Phi's outputs, detached."""
         y, v = _check_kp(y, vis, Shapes(K=self.phi.K))
         batch_size = check_int(batch_size, "batch_size", min_value=1)
-        was = self.training
-        self.eval()
-        try:
-            outs = [self.phi._factorise(y[i:i + batch_size], v[i:i + batch_size])
-                    for i in range(0, y.shape[0], batch_size)]
-        finally:
-            self.train(was)
-        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+        return batched_forward(self, y, v, batch_size=batch_size, fn=self.phi._factorise)
 
 
 def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float = 0.01,

@@ -1,13 +1,25 @@
 """Mini-batches over tensors that already live on the device (no DataLoader workers,
-no host round trip): the synthetic worlds are generated straight onto the device."""
+no host round trip): the synthetic worlds are generated straight onto the device.
+
+:class:`TensorBatches` is the library's one mini-batch iterator: chapters pass it to
+:func:`cvbook.core.fit` (it is re-iterable and has a ``len``), the data sources of
+:mod:`cvbook.data.sources` build theirs on it, and an index-only iterator
+(``TensorBatches(torch.arange(n), ...)``) serves losses that gather their own rows.
+
+Example:
+    >>> import torch
+    >>> b = TensorBatches(torch.arange(5), batch_size=2, shuffle=False)
+    >>> [t.tolist() for (t,) in b], len(b)
+    ([[0, 1], [2, 3], [4]], 3)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
-from cvbook.core._validate import check_int
+from cvbook.core.validate import check_int
 
 
 class TensorBatches:
@@ -19,13 +31,16 @@ class TensorBatches:
         shuffle: draw a new permutation each pass from ``generator``.
         generator: a ``torch.Generator`` on the tensors' device (for shuffling).
         drop_last: drop the last incomplete batch.
+        transform: applied to each batch of the *first* tensor (e.g. a batched,
+            on-device augmentation followed by normalisation); ``None``: none.
 
     ``len()`` is the number of batches per pass, so :func:`cvbook.core.fit` can size its
     progress bar.
     """
 
     def __init__(self, *tensors: torch.Tensor, batch_size: int, shuffle: bool = True,
-                 generator: torch.Generator | None = None, drop_last: bool = False) -> None:
+                 generator: torch.Generator | None = None, drop_last: bool = False,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         if not tensors:
             raise ValueError("give at least one tensor")
         n = tensors[0].shape[0]
@@ -44,6 +59,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.drop_last = drop_last
+        self.transform = transform
         self.n = n
 
     def __len__(self) -> int:
@@ -61,4 +77,7 @@ class TensorBatches:
             order = torch.arange(self.n, device=dev)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield tuple(t[idx] for t in self.tensors)
+            batch = tuple(t[idx] for t in self.tensors)
+            if self.transform is not None:
+                batch = (self.transform(batch[0]),) + batch[1:]
+            yield batch

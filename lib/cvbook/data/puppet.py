@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cvbook.core._validate import check_float, check_int, check_range, check_tensor
+from cvbook.core.validate import check_float, check_int, check_range, check_tensor
 from cvbook.geometry.camera import Camera, sample_cameras
 from cvbook.geometry.so3 import elementary_rotation, euler_to_matrix
 

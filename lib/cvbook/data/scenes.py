@@ -15,7 +15,8 @@ for the pointing game.
 
 Everything is generated with one ``torch.Generator`` on the target device, fully
 vectorised over images: every shape's signed distance is evaluated on the pixel grid
-for the whole batch at once, then composited back to front with anti-aliased edges.
+for the whole batch at once, then composited back to front with anti-aliased edges (the
+shapes and the compositing live in :mod:`cvbook.render`, shared by every world).
 
 Example::
 
@@ -32,9 +33,11 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from cvbook.core._validate import check_choice, check_float, check_int, check_range
+from cvbook.core.validate import check_choice, check_float, check_int, check_range
+from cvbook.render.composite import coverage, over
+from cvbook.render.sdf import SHAPES, bar_distance, object_frame, shape_distance
 
-SHAPES: tuple[str, ...] = ("disk", "square", "triangle", "star", "cross", "ring")
+__all__ = ["SHAPES", "SceneBatch", "SceneConfig", "make_scenes"]
 
 
 @dataclass(frozen=True)
@@ -133,42 +136,6 @@ class SceneBatch:
         return SceneBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
-def _shape_distance(name: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Signed distance-like function of a unit-size shape (negative inside), in units of
-    the shape's radius. ``u, v``: object-frame coordinates of any shape."""
-    r = torch.sqrt(u * u + v * v + 1e-12)
-    if name == "disk":
-        return r - 1.0
-    if name == "square":
-        return torch.maximum(u.abs(), v.abs()) - 0.8
-    if name == "triangle":  # equilateral, circumradius 1 (inradius 0.5), apex up
-        d = None
-        for k in range(3):
-            a = -math.pi / 2 + 2 * math.pi * k / 3 + math.pi
-            e = u * math.cos(a) + v * math.sin(a) - 0.5
-            d = e if d is None else torch.maximum(d, e)
-        return d
-    if name == "star":
-        phi = torch.atan2(v, u)
-        return r - (0.62 + 0.38 * torch.cos(5 * phi))
-    if name == "cross":
-        a = torch.maximum(u.abs() - 0.95, v.abs() - 0.32)
-        b = torch.maximum(u.abs() - 0.32, v.abs() - 0.95)
-        return torch.minimum(a, b)
-    if name == "ring":
-        return (r - 0.72).abs() - 0.28
-    raise ValueError(f"unknown shape {name!r}; valid: {SHAPES}")
-
-
-def _frame(px: torch.Tensor, py: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor,
-           radius: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Object-frame coordinates ``(N, ..., S, S)`` of pixel centres for objects ``(N, ...)``."""
-    e = (...,) + (None, None)
-    dx, dy = px - cx[e], py - cy[e]
-    c, s = torch.cos(theta)[e], torch.sin(theta)[e]
-    return (c * dx + s * dy) / radius[e], (-s * dx + c * dy) / radius[e]
-
-
 def make_scenes(n: int, config: SceneConfig | None = None, *, seed: int | None = 0,
                 generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu") -> SceneBatch:
@@ -239,13 +206,12 @@ def make_scenes(n: int, config: SceneConfig | None = None, *, seed: int | None =
         dlen = (slo + (shi - slo) * rand(n, D)) * S / 2
         dcx, dcy = S * rand(n, D), S * rand(n, D)
         dth = math.pi * rand(n, D)
-        du, dv = _frame(px, py, dcx, dcy, dlen, dth)  # (n, D, S, S)
-        dd = torch.maximum(du.abs() - 1.0, dv.abs() - 0.16) * dlen[..., None, None]
-        dcov = torch.sigmoid(-dd / soft) * active[..., None, None]
+        du, dv = object_frame(px, py, dcx, dcy, dlen, dth)  # (n, D, S, S)
+        dd = bar_distance(du, dv, 0.16) * dlen[..., None, None]
+        dcov = coverage(dd, soft) * active[..., None, None]
         dcol = rand(n, D, 3)
         for k in range(D):  # composite back to front (D is a handful)
-            a = dcov[:, k, None]
-            img = img * (1 - a) + dcol[:, k, :, None, None] * a
+            img = over(img, dcol[:, k, :, None, None], dcov[:, k, None])
         distractor_mask = (dcov > 0.5).any(1)
 
     # --- the target object
@@ -256,12 +222,12 @@ def make_scenes(n: int, config: SceneConfig | None = None, *, seed: int | None =
     cx = radius + (S - 2 * radius) * rand(n)
     cy = radius + (S - 2 * radius) * rand(n)
     theta = 2 * math.pi * rand(n)
-    u, v = _frame(px, py, cx, cy, radius, theta)  # (n, S, S)
+    u, v = object_frame(px, py, cx, cy, radius, theta)  # (n, S, S)
     d = torch.empty(n, S, S, **f32)
     for c, name in enumerate(cfg.classes):  # a loop over classes, not images
         sel = (labels == c).nonzero()[:, 0]
-        d[sel] = _shape_distance(name, u[sel], v[sel])
-    cov = torch.sigmoid(-d * radius[:, None, None] / soft)  # (n, S, S)
+        d[sel] = shape_distance(name, u[sel], v[sel])
+    cov = coverage(d * radius[:, None, None], soft)  # (n, S, S)
     col1, col2 = rand(n, 3, 1, 1), rand(n, 3, 1, 1)
     striped = (rand(n) < cfg.texture_prob).float()[:, None, None, None]
     sfreq = 2 + 3 * rand(n)
@@ -270,7 +236,7 @@ def make_scenes(n: int, config: SceneConfig | None = None, *, seed: int | None =
                                      * (u * torch.cos(sang)[:, None, None]
                                         + v * torch.sin(sang)[:, None, None]))
     tex = col1 + striped * stripes[:, None] * (col2 - col1)
-    img = img * (1 - cov[:, None]) + tex * cov[:, None]
+    img = over(img, tex, cov[:, None])
     mask = cov > 0.5
 
     # --- optional spurious cue: a marker on the top border at a class-specific place

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from cvbook.core._validate import check_int
+from cvbook.core.validate import check_int
+from cvbook.data.imagenet import IMAGENET_MEAN, IMAGENET_STD, normalize_imagenet  # noqa: F401
 
 VOC_CLASSES: tuple[str, ...] = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -39,8 +40,6 @@ IMAGENET_FOR_VOC: dict[str, tuple[int, ...]] = {
     "train": (466, 547, 565, 705, 820), "tvmonitor": (664, 782, 851),
 }
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def voc_reward(labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -105,12 +104,10 @@ def voc_pointing_set(root: str, *, year: str = "2007", image_set: str = "test",
     ds = VOCDetection(root, year=year, image_set=image_set, download=download)
     n = len(ds) if limit is None else min(len(ds), check_int(limit, "limit", min_value=1))
     images, masks, labels, difficult = [], [], [], []
-    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
-    std = torch.tensor(IMAGENET_STD)[:, None, None]
     for i in range(n):
         img, ann = ds[i]
         x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
-        x = (TF.resize(x, [size, size], antialias=True) - mean) / std
+        x = normalize_imagenet(TF.resize(x, [size, size], antialias=True))
         for t in annotation_trials(ann, size):
             images.append(x)
             masks.append(t["mask"])

@@ -19,12 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from cvbook.core.validate import Shapes, check_float, check_tensor
+from cvbook.image.filters import gaussian_blur
 
 
 def gaussian_smooth(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     """Blur ``(N, 1, H, W)`` maps with a Gaussian of ``sigma`` pixels (zero padding)."""
-    from cvbook.attribution.extremal import gaussian_blur
-
     return gaussian_blur(maps.float(), sigma) if sigma > 0 else maps
 
 
