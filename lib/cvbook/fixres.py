@@ -483,7 +483,9 @@ def build_model(cfg: FixResConfig, num_classes: int) -> nn.Module:
     if cfg.arch == "convnet":
         from cvbook.nn.classifiers import ConvNet
 
-        return ConvNet(num_classes, widths=cfg.widths)
+        # channels_last: ~15% faster convolutions on the CPU (oneDNN's native layout) and
+        # the layout tensor cores want under AMP; the numbers move in the last digits only.
+        return ConvNet(num_classes, widths=cfg.widths).to(memory_format=torch.channels_last)
     import torchvision
 
     weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V1 if cfg.pretrained else None
@@ -493,7 +495,7 @@ def build_model(cfg: FixResConfig, num_classes: int) -> nn.Module:
             raise ValueError(f"pretrained ResNet-50 has 1000 classes, the folder has "
                              f"{num_classes}; use pretrained=False or the ImageNet classes")
         net.fc = nn.Linear(net.fc.in_features, num_classes)
-    return net
+    return net.to(memory_format=torch.channels_last)
 
 
 def build_source(cfg: FixResConfig, *, seed: int = 0, device: torch.device | str = "cpu"):
