@@ -192,7 +192,9 @@ def test_seeds_file(notebook):
     path = ROOT / "notebooks" / "results" / f"{notebook.stem}{SEEDS_SUFFIX}"
     assert path.is_file(), f"no {path.name}: run `make seeds NB=notebooks/{notebook.name}`"
     data = json.loads(path.read_text())
-    by_seed = {rec["seed"]: rec for rec in data["seeds"]}
+    assert isinstance(data["seeds"], dict), "seeds must map each seed to its record"
+    by_seed = {int(k): rec for k, rec in data["seeds"].items()}
+    assert all(rec["seed"] == k for k, rec in by_seed.items()), "a record under the wrong seed"
     assert sorted(by_seed) == [0, 1, 2], f"seeds {sorted(by_seed)}, expected [0, 1, 2]"
     stored = {r["chapter"]: r for r in load_all_results(ROOT / "notebooks" / "results")}
     expected = {c["claim"] for c in stored[notebook.stem]["claims"]}

@@ -82,5 +82,5 @@ def test_validate_sidecar_checks_tolerances():
 
 def test_load_all_results_skips_seed_summaries(tmp_path):
     (tmp_path / "99_demo.json").write_text(json.dumps(_stored()))
-    (tmp_path / "99_demo.seeds.json").write_text(json.dumps({"chapter": "99_demo", "seeds": []}))
+    (tmp_path / "99_demo.seeds.json").write_text(json.dumps({"chapter": "99_demo", "seeds": {}}))
     assert [r["chapter"] for r in load_all_results(tmp_path)] == ["99_demo"]

@@ -89,13 +89,13 @@ def test_results_page_sections_seeds_and_paper_table(tmp_path):
     (tmp_path / "notebooks" / "01_x.ipynb").write_text(json.dumps(nb))
     res = tmp_path / "notebooks" / "results"
     (res / "01_x.json").write_text(json.dumps(_sidecar("01_x", ["c1", "c2"])))
-    seeds = {"chapter": "01_x", "seeds": [
-        {"seed": 0, "commit": "abc", "dirty": False, "runtime_s": 10,
+    seeds = {"chapter": "01_x", "seeds": {
+        "0": {"seed": 0, "commit": "abc", "dirty": False, "runtime_s": 10,
          "claims": [{"claim": "c1", "holds": True, "evidence": ""},
                     {"claim": "c2", "holds": True, "evidence": ""}]},
-        {"seed": 1, "commit": "abc", "dirty": False, "runtime_s": 11,
+        "1": {"seed": 1, "commit": "abc", "dirty": False, "runtime_s": 11,
          "claims": [{"claim": "c1", "holds": True, "evidence": ""},
-                    {"claim": "c2", "holds": False, "evidence": ""}]}]}
+                    {"claim": "c2", "holds": False, "evidence": ""}]}}}
     (res / "01_x.seeds.json").write_text(json.dumps(seeds))
     page = build_results_page.build(tmp_path)
     assert "## A chapter title" in page

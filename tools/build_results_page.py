@@ -59,7 +59,7 @@ def chapter_title(notebook: Path) -> str:
 def _seed_holds(seeds: dict | None) -> dict[int, dict[str, bool]]:
     """{seed: {claim: holds}} from a ``.seeds.json`` summary (a failed run holds nothing)."""
     out: dict[int, dict[str, bool]] = {}
-    for rec in (seeds or {}).get("seeds", []):
+    for rec in (seeds or {}).get("seeds", {}).values():
         out[rec["seed"]] = {c["claim"]: bool(c["holds"]) and "error" not in rec
                             for c in rec.get("claims", [])}
     return out
@@ -85,8 +85,8 @@ def chapter_section(r: dict, title: str, seeds: dict | None, linked: bool) -> st
     if seeds:
         commits = sorted({(rec.get("commit") or "?")[:10] + (" (dirty)" if rec.get("dirty")
                                                              else "")
-                          for rec in seeds["seeds"]})
-        runtimes = [rec["runtime_s"] for rec in seeds["seeds"] if rec.get("runtime_s")]
+                          for rec in seeds["seeds"].values()})
+        runtimes = [rec["runtime_s"] for rec in seeds["seeds"].values() if rec.get("runtime_s")]
         lines[-1] += (f" Seeds 0, 1, 2 measured at commit {', '.join(commits)}"
                       + (f", {min(runtimes):.0f}–{max(runtimes):.0f} s a run."
                          if runtimes else "."))

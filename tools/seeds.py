@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(f"{nb.stem} seed {seed}")
             records.append(rec)
         summary = {"schema": SCHEMA, "chapter": nb.stem, "preset": "cpu",
-                   "generated_by": "make seeds (tools/seeds.py)", "seeds": records}
+                   "generated_by": "make seeds (tools/seeds.py)",
+                   # keyed by seed (as a string: JSON keys), each record also holds its seed
+                   "seeds": {str(rec["seed"]): rec for rec in records}}
         dest = ROOT / "notebooks" / "results" / f"{nb.stem}.seeds.json"
         dest.write_text(json.dumps(summary, indent=1) + "\n")
         print(f"   wrote {dest.relative_to(ROOT)}", flush=True)
