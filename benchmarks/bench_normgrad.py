@@ -13,7 +13,7 @@ import torch
 from _timing import best_wall_and_cpu
 
 import cvbook.attribution as A
-from cvbook.nn.cnn import SCENE_CNN_LAYERS
+from cvbook.nn import SCENE_CNN_LAYERS
 
 
 def main() -> None:

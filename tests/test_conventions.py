@@ -201,11 +201,19 @@ def test_seeds_file(notebook):
     for s_, rec in sorted(by_seed.items()):
         assert "error" not in rec, f"seed {s_} failed: {rec['error']}"
         assert rec.get("commit"), f"seed {s_}: no commit recorded"
+        assert rec.get("dirty") is False, \
+            f"seed {s_} was measured on a tree with uncommitted changes: re-run `make seeds`"
         failing = [c["claim"] for c in rec["claims"] if not c["holds"]]
         assert not failing, f"seed {s_}: claims that do not hold: {failing}"
         got = {c["claim"] for c in rec["claims"]}
         assert got == expected, (f"seed {s_}: claims differ from the stored sidecar's: missing "
                                  f"{sorted(expected - got)}, extra {sorted(got - expected)}")
+    # seed 0 is the stored run: a notebook re-executed without re-running seeds shows here
+    st = stored[notebook.stem]
+    moved = compare_metrics(st, {**st, "metrics": by_seed[0]["metrics"],
+                                 "claims": by_seed[0]["claims"]})
+    assert not moved, (f"seed 0 of {path.name} differs from the stored sidecar (re-run `make "
+                       "seeds`):\n" + "\n".join(moved))
 
 
 def test_results_page_is_generated_from_sidecars():
@@ -217,3 +225,37 @@ def test_results_page_is_generated_from_sidecars():
                      and re.search(r"^#\s+", _src(c), re.M))
         assert f"\n## {title}\n" in page, f"no section titled {title!r} on the results page"
         assert f"(../notebooks/{nb.name})" in page
+
+
+DEPRECATED_MODULES = ("cvbook.nn.cnn", "cvbook.nn.convnet", "cvbook.nn.feature_cnn",
+                      "cvbook.core._validate")
+
+
+def test_notebooks_import_public_names_only(notebook):
+    """Notebooks teach the public API: no deprecated module, no private (``_name``) module
+    or name imported from cvbook (a shell or magic line is skipped)."""
+    import ast
+
+    for i, c in enumerate(_cells(notebook)):
+        if c["cell_type"] != "code":
+            continue
+        src = "\n".join(line for line in _src(c).splitlines()
+                        if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cvbook"):
+                mods, names = [node.module], [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names if a.name.startswith("cvbook")]
+                names = []
+            else:
+                continue
+            for m in mods:
+                assert m not in DEPRECATED_MODULES, f"cell {i} imports deprecated {m}"
+                assert not any(p.startswith("_") for p in m.split(".")), \
+                    f"cell {i} imports the private module {m}"
+            assert not [n for n in names if n.startswith("_")], \
+                f"cell {i} imports private names {names} from {mods}"

@@ -16,7 +16,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from cvbook import fixres
 from cvbook.core import select_preset
-from cvbook.nn.convnet import ConvNet
+from cvbook.nn import ConvNet
 
 
 def test_expected_inv_sqrt_area_closed_form_and_monte_carlo():

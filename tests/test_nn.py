@@ -16,6 +16,13 @@ from cvbook.nn import (
 
 
 def test_package_reexports_and_old_paths():
+    import importlib
+    import sys
+
+    for mod in ("cvbook.nn.cnn", "cvbook.nn.convnet", "cvbook.nn.feature_cnn"):
+        sys.modules.pop(mod, None)
+        with pytest.warns(DeprecationWarning, match="import from cvbook.nn"):
+            importlib.import_module(mod)
     from cvbook.nn.cnn import SCENE_CNN_LAYERS
     from cvbook.nn.cnn import SceneCNN as S1
     from cvbook.nn.convnet import ConvNet as C1

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import cvbook.attribution as A
-from cvbook.nn.cnn import SceneCNN
+from cvbook.nn import SceneCNN
 
 
 def scene_net() -> nn.Module:

@@ -78,6 +78,38 @@ def test_wheel_holds_checkpoints_data_and_licence(wheel):
     assert "License-Expression: MIT" in text
 
 
+# import name -> distribution name, where they differ; IPython comes with ipywidgets
+_DIST = {"sklearn": "scikit-learn", "IPython": "ipywidgets"}
+
+
+def _third_party_imports() -> set[str]:
+    """Top-level names of every non-stdlib module the library imports (lazy imports too)."""
+    import ast
+
+    names: set[str] = set()
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "cvbook"}
+
+
+def test_every_imported_package_is_a_declared_dependency(wheel):
+    """The scratch venv below sees the current environment's packages (for torch), so it
+    cannot catch an undeclared dependency: the wheel's metadata must name each one."""
+    import re
+
+    meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(meta).decode()
+    declared = {re.split(r"[ <>=!;\[(]", line.split(":", 1)[1].strip())[0].lower()
+                for line in text.splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line}
+    needed = {_DIST.get(n, n).lower() for n in _third_party_imports()}
+    assert needed <= declared, f"imported but not declared in pyproject: {needed - declared}"
+
+
 def test_installed_wheel_loads_models_and_data(wheel, tmp_path):
     env = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env)

@@ -72,6 +72,27 @@ def test_sync_check_and_rewrite_on_a_tree(tmp_path):
     assert NEW in page and "facebookresearch/c3dpo_nrsfm" in page
 
 
+def test_sync_rewrites_a_plain_link_known_from_another_file(tmp_path):
+    """A page with only ``git clone <old address>`` (no badge or install of its own) and
+    CITATION.cff follow the address too: the old address is learnt from every file."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text(f"title: x\nrepository:\n  url: {NEW}\n"
+                                          "  branch: main\n")
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": TEXT.splitlines(True)}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    old_slug = next(iter(sync_repo_url.own_slugs(TEXT) - {NEW.removeprefix("https://github.com/")}))
+    plain = (f"git clone https://github.com/{old_slug}\n"
+             "see https://github.com/facebookresearch/c3dpo_nrsfm\n")
+    (tmp_path / "book" / "clone.md").write_text(plain)
+    (tmp_path / "CITATION.cff").write_text(f'repository-code: "https://github.com/{old_slug}"\n')
+    assert sync_repo_url.main([], root=tmp_path) == 0
+    page = (tmp_path / "book" / "clone.md").read_text()
+    assert f"git clone {NEW}" in page and "facebookresearch/c3dpo_nrsfm" in page
+    assert NEW in (tmp_path / "CITATION.cff").read_text()
+
+
 def _sidecar(chapter: str, claims: list[str]) -> dict:
     return {"chapter": chapter, "preset": "cpu", "seed": 0, "device": "cpu", "runtime_s": 12.0,
             "versions": {}, "metrics": {"m": 1.0}, "tolerances": {"m": 0.1},

@@ -10,7 +10,8 @@ Only the book's *own* links are rewritten, recognised by their form, never by th
   ``https://colab.research.google.com/github/OWNER/REPO/blob/BRANCH/notebooks/...``;
 * the bootstrap's install of this package, ``cvbook @ git+https://github.com/OWNER/REPO``;
 * any other ``https://github.com/OWNER/REPO`` link *whose OWNER/REPO is one of the two
-  above* (the book's old address, when the address changes).
+  above in any of the files* (the book's old address, when the address changes: a page
+  with only a plain ``git clone`` link, or ``CITATION.cff``, is rewritten too).
 
 A link to another repository (an official code base, a dataset) is left alone.
 ``tests/test_conventions.py`` runs the check; ``tests/test_tools.py`` proves the rules.
@@ -49,10 +50,11 @@ def own_slugs(text: str) -> set[str]:
         {m.group(2) for m in INSTALL.finditer(text)}
 
 
-def sync(text: str, url: str, branch: str = "main") -> str:
-    """``text`` with the book's own links pointed at ``url`` (and Colab links at ``branch``)."""
+def sync(text: str, url: str, branch: str = "main", known: set[str] | None = None) -> str:
+    """``text`` with the book's own links pointed at ``url`` (and Colab links at ``branch``).
+    ``known``: OWNER/REPO names the book used for itself elsewhere (see :func:`main`)."""
     slug = url.removeprefix("https://github.com/")
-    old = own_slugs(text) - {slug}
+    old = (own_slugs(text) | (known or set())) - {slug}
     text = COLAB.sub(f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/",
                      text)
     text = INSTALL.sub(lambda m: f"{m.group(1)}{url}", text)
@@ -64,17 +66,19 @@ def sync(text: str, url: str, branch: str = "main") -> str:
 def targets(root: Path = ROOT) -> list[Path]:
     return (sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
             + sorted((root / "book").glob("*.md"))
-            + [p for p in (root / "README.md", root / "CONTRIBUTING.md") if p.is_file()])
+            + [p for p in (root / "README.md", root / "CONTRIBUTING.md", root / "CITATION.cff")
+               if p.is_file()])
 
 
-def sync_file(path: Path, url: str, branch: str, write: bool) -> bool:
+def sync_file(path: Path, url: str, branch: str, write: bool,
+              known: set[str] | None = None) -> bool:
     """Sync one file; return True if it was (or, with ``write=False``, would be) changed."""
     if path.suffix == ".ipynb":
         data = json.loads(path.read_text())
         changed = False
         for cell in data["cells"]:
             src = "".join(cell["source"])
-            new = sync(src, url, branch)
+            new = sync(src, url, branch, known)
             if new != src:
                 cell["source"] = new.splitlines(keepends=True)
                 changed = True
@@ -82,7 +86,7 @@ def sync_file(path: Path, url: str, branch: str, write: bool) -> bool:
             path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         return changed
     text = path.read_text()
-    new = sync(text, url, branch)
+    new = sync(text, url, branch, known)
     if new != text and write:
         path.write_text(new)
     return new != text
@@ -93,8 +97,10 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
     url, branch = repo_url(root)
-    stale = [p.relative_to(root).as_posix() for p in targets(root)
-             if sync_file(p, url, branch, write=not args.check)]
+    files = targets(root)
+    known = set().union(*(own_slugs(p.read_text()) for p in files))  # the book's addresses
+    stale = [p.relative_to(root).as_posix() for p in files
+             if sync_file(p, url, branch, write=not args.check, known=known)]
     if args.check and stale:
         print(f"out of step with _config.yml ({url}, branch {branch}): {', '.join(stale)}; "
               "run python tools/sync_repo_url.py")

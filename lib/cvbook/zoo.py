@@ -44,7 +44,7 @@ ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 
 @dataclass(frozen=True)
 class SceneCNNRecipe:
-    """How a :class:`cvbook.nn.cnn.SceneCNN` of the zoo is trained.
+    """How a :class:`cvbook.nn.SceneCNN` of the zoo is trained.
 
     Attributes:
         image_size: side of the scenes (pixels).
@@ -144,7 +144,7 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu",
                     progress: bool = True, model: nn.Module | None = None
                     ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a :class:`~cvbook.nn.cnn.SceneCNN` following ``recipe``.
+    """Train a :class:`~cvbook.nn.SceneCNN` following ``recipe``.
 
     ``recipe.n_train`` scenes are drawn once (seeded from ``recipe.seed``); every epoch
     visits them in a new order with random horizontal flips; AdamW with a cosine

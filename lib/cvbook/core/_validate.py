@@ -1,5 +1,7 @@
 """Deprecated alias of :mod:`cvbook.core.validate` (kept so old imports keep working)."""
 
+import warnings
+
 from cvbook.core.validate import (  # noqa: F401
     Shapes,
     check_choice,
@@ -8,3 +10,6 @@ from cvbook.core.validate import (  # noqa: F401
     check_range,
     check_tensor,
 )
+
+warnings.warn("cvbook.core._validate is deprecated: import cvbook.core.validate",
+              DeprecationWarning, stacklevel=2)

@@ -12,48 +12,9 @@ import torch
 from torch import nn
 
 from cvbook.core.validate import check_choice, check_int, check_tensor
+from cvbook.nn.blocks import ACTIVATIONS, NORMS, conv_norm_act, make_norm
 
-__all__ = ["UNet", "conv_norm_act", "make_norm"]
-
-NORMS = ("batch", "group", "instance", "none")
-ACTIVATIONS = ("relu", "leaky_relu")
-
-
-def make_norm(kind: str, channels: int) -> nn.Module:
-    """A normalisation layer by name: ``"batch"``, ``"group"`` (8 groups, or fewer for
-    narrow layers), ``"instance"`` (affine) or ``"none"``.
-
-    >>> make_norm("group", 12).num_groups
-    4
-    """
-    kind = check_choice(kind, "norm", NORMS)
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "group":
-        groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
-        return nn.GroupNorm(groups, channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
-    return nn.Identity()
-
-
-def conv_norm_act(in_channels: int, out_channels: int, kernel_size: int = 3, *,
-                  norm: str = "batch", activation: str = "relu", stride: int = 1,
-                  dilation: int = 1) -> nn.Sequential:
-    """``Conv2d`` ('same' padding for odd kernels; no bias before a norm) -> norm ->
-    ReLU / LeakyReLU(0.2).
-
-    >>> conv_norm_act(3, 8)(torch.zeros(2, 3, 5, 5)).shape
-    torch.Size([2, 8, 5, 5])
-    """
-    check_choice(activation, "activation", ACTIVATIONS)
-    pad = dilation * (kernel_size - 1) // 2
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=pad,
-                  dilation=dilation, bias=norm == "none"),
-        make_norm(norm, out_channels),
-        nn.ReLU(inplace=True) if activation == "relu" else nn.LeakyReLU(0.2, inplace=True),
-    )
+__all__ = ["UNet", "conv_norm_act", "make_norm"]  # the blocks re-exported for old imports
 
 
 class _Double(nn.Sequential):
