@@ -56,14 +56,19 @@ def test_sync_follows_the_branch():
     assert "c3dpo_nrsfm/blob/main/demo.ipynb" in out
 
 
-def test_sync_check_and_rewrite_on_a_tree(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "book").mkdir()
-    (tmp_path / "_config.yml").write_text(f"title: x\nrepository:\n  url: {NEW}\n"
+def _book_tree(root) -> None:
+    """A minimal book: _config.yml at NEW, one notebook whose badge points at the old address."""
+    (root / "notebooks").mkdir()
+    (root / "book").mkdir()
+    (root / "_config.yml").write_text(f"title: x\nrepository:\n  url: {NEW}\n"
                                           "  branch: main\n")
     nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": TEXT.splitlines(True)}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "notebooks" / "01_x.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    (root / "notebooks" / "01_x.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+
+
+def test_sync_check_and_rewrite_on_a_tree(tmp_path):
+    _book_tree(tmp_path)
     (tmp_path / "book" / "setup.md").write_text(TEXT)
     assert sync_repo_url.main(["--check"], root=tmp_path) == 1
     assert sync_repo_url.main([], root=tmp_path) == 0
@@ -75,13 +80,7 @@ def test_sync_check_and_rewrite_on_a_tree(tmp_path):
 def test_sync_rewrites_a_plain_link_known_from_another_file(tmp_path):
     """A page with only ``git clone <old address>`` (no badge or install of its own) and
     CITATION.cff follow the address too: the old address is learnt from every file."""
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "book").mkdir()
-    (tmp_path / "_config.yml").write_text(f"title: x\nrepository:\n  url: {NEW}\n"
-                                          "  branch: main\n")
-    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": TEXT.splitlines(True)}],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    (tmp_path / "notebooks" / "01_x.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    _book_tree(tmp_path)
     old_slug = next(iter(sync_repo_url.own_slugs(TEXT) - {NEW.removeprefix("https://github.com/")}))
     plain = (f"git clone https://github.com/{old_slug}\n"
              "see https://github.com/facebookresearch/c3dpo_nrsfm\n")
