@@ -63,6 +63,17 @@ def test_missing_metrics_changed_tolerances_and_claims_are_reported():
         assert needle in problems
 
 
+def test_a_not_reproduced_finding_that_comes_or_goes_is_reported():
+    stored, run = _stored(), _stored()
+    stored["not_reproduced"] = [{"finding": "effect A", "evidence": "0.1 < 0.2"}]
+    run["not_reproduced"] = [{"finding": "effect B", "evidence": "0.3 < 0.4"}]
+    problems = "\n".join(compare_metrics(stored, run))
+    assert "finding missing from the run: 'effect A'" in problems
+    assert "not stored: 'effect B'" in problems
+    run["not_reproduced"] = [{"finding": "effect A", "evidence": "0.11 < 0.2"}]
+    assert compare_metrics(stored, run) == []   # the evidence's digits may move
+
+
 @pytest.mark.parametrize("tol", [-0.1, float("nan"), float("inf"), True, "0.1"])
 def test_bad_tolerances_are_refused(tol):
     with pytest.raises(ValueError, match="tol of metric 'x'"):

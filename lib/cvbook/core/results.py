@@ -206,7 +206,9 @@ def compare_metrics(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
     Every stored metric must be in the run and within the *stored* tolerance
     (``|run - stored| <= tol``; exactly equal when the stored sidecar declares none); the
     run may not add metrics or declare a tolerance other than the stored one (re-execute
-    the notebook to store a new declaration), and both must record the same set of claims.
+    the notebook to store a new declaration), and both must record the same set of claims
+    and the same set of not-reproduced findings (a finding that appears or disappears on
+    another machine changes what the chapter reports).
     """
     problems = []
     chapter = stored.get("chapter", "?")
@@ -236,6 +238,13 @@ def compare_metrics(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
         problems.append(f"{chapter}: stored claim missing from the run: {c!r}")
     for c in sorted(r_c - s_c):
         problems.append(f"{chapter}: the run makes a claim that is not stored: {c!r}")
+    s_f = {f["finding"] for f in stored.get("not_reproduced", [])}
+    r_f = {f["finding"] for f in run.get("not_reproduced", [])}
+    for f in sorted(s_f - r_f):
+        problems.append(f"{chapter}: stored not-reproduced finding missing from the run: {f!r}")
+    for f in sorted(r_f - s_f):
+        problems.append(f"{chapter}: the run records a not-reproduced finding that is not "
+                        f"stored: {f!r}")
     return problems
 
 
