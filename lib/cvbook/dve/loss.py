@@ -114,7 +114,8 @@ def exchange(query: torch.Tensor, auxiliary: torch.Tensor) -> torch.Tensor:
 
 
 def _exchange(query: torch.Tensor, auxiliary: torch.Tensor) -> torch.Tensor:
-    att = torch.softmax(torch.bmm(query, auxiliary.transpose(1, 2)).float(), dim=-1)
+    dt = torch.promote_types(query.dtype, torch.float32)
+    att = torch.softmax(torch.bmm(query, auxiliary.transpose(1, 2)).to(dt), dim=-1)
     return torch.bmm(att.to(auxiliary.dtype), auxiliary)
 
 
@@ -153,14 +154,15 @@ def _loss(source: torch.Tensor, target: torch.Tensor, grid: torch.Tensor, stride
     if auxiliary is not None:
         src = _exchange(src, auxiliary.flatten(2).transpose(1, 2))
     tgt = target.flatten(2)  # (B, C, M)
+    dt = torch.promote_types(source.dtype, torch.float32)  # float32 at least (AMP)
     with torch.no_grad():
-        g = correspondence_at_features(grid.float(), stride)  # (B, N, 2)
-        pos = feature_positions((h, w), stride, device=source.device)  # (M, 2)
+        g = correspondence_at_features(grid.to(dt), stride)  # (B, N, 2)
+        pos = feature_positions((h, w), stride, device=source.device, dtype=dt)  # (M, 2)
     n = h * w
     step = n if chunk is None else chunk
-    total = source.new_zeros((), dtype=torch.float32)
+    total = source.new_zeros((), dtype=dt)
     for i in range(0, n, step):  # one block unless chunk is given
-        logits = torch.bmm(src[:, i:i + step], tgt).float()  # (B, n_i, M)
+        logits = torch.bmm(src[:, i:i + step], tgt).to(dt)  # (B, n_i, M)
         with torch.no_grad():
             dist = torch.cdist(g[:, i:i + step], pos[None].expand(b, -1, -1)).pow(gamma)
         total = total + (torch.softmax(logits, dim=-1) * dist).sum()
