@@ -2,7 +2,7 @@
 idle cores): the loss falls, and the matching errors on held-out identities are printed
 beside the no-matching baseline.
 
-    python benchmarks/probe_dve_training.py [--steps 150] [--dims 16] [--seed 0] [--threads 2]
+    python benchmarks/probe_dve_training.py [--steps 120] [--batch 8] [--dims 16] [--seed 0] [--threads 2]
 
 Trains SmallNet with and without DVE for each ``--dims`` value and prints the loss at
 the start and end (mean of the first / last 10 steps) and the mean same / different
@@ -28,8 +28,8 @@ PROBE_PAIRS = PairConfig(rotation=8.0, scale=0.08, translation=0.08, sigma=0.005
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--batch", type=int, default=8, help="pairs per step")
     ap.add_argument("--dims", type=int, nargs="+", default=[16])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

@@ -59,7 +59,8 @@ class HourglassDescriptor(nn.Module):
     from a stacked hourglass (``H, W`` divisible by ``stride * 2**depth``).
 
     >>> net = HourglassDescriptor(8, stacks=1, depth=2, width=16, stride=2)
-    >>> y = net(torch.zeros(1, 3, 16, 16))
+    >>> with torch.no_grad():
+    ...     y = net(torch.zeros(1, 3, 16, 16))
     >>> y.shape, round(float(y.norm(dim=1).mean()), 3)
     (torch.Size([1, 8, 8, 8]), 20.0)
     """
