@@ -28,7 +28,7 @@ from cvbook.dve.loss import (
     naive_dense_equivariance_loss,
 )
 from cvbook.dve.model import HourglassDescriptor, SmallNet
-from cvbook.dve.train import evaluate_matching, train_descriptor
+from cvbook.dve.train import evaluate_landmarks, evaluate_matching, train_descriptor
 
 __all__ = [
     "FaceConfig",
@@ -42,6 +42,7 @@ __all__ = [
     "dense_equivariance_loss",
     "describe",
     "dve_loss",
+    "evaluate_landmarks",
     "evaluate_matching",
     "exchange",
     "feature_positions",

@@ -6,7 +6,9 @@ epochs), makes pairs (:func:`cvbook.data.pairs.warped_pairs`), runs the network 
 and target together (one batch norm batch, as the official code does) and minimises the
 dense equivariance loss, or DVE's with ``dve=True``. :func:`evaluate_matching` measures
 same-identity (source vs its warped copy) and different-identity (source vs the *next*
-test face, another person) matching errors.
+test face, another person) matching errors; :func:`evaluate_landmarks` fits the
+landmark regressor on frozen descriptors of training identities and reports %IOD on test
+identities (both on once-warped, cropped faces: the images the network trained on).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from cvbook.core.batched import eval_mode
 from cvbook.core.validate import check_float, check_int
 from cvbook.data.faces import FaceWorld
 from cvbook.data.pairs import PairConfig, warped_pairs
-from cvbook.dve.evaluation import matching_error
+from cvbook.dve.evaluation import describe, fit_landmark_regressor, iod_percent, matching_error
 from cvbook.dve.loss import dense_equivariance_loss, dve_loss
 
-__all__ = ["evaluate_matching", "train_descriptor"]
+__all__ = ["evaluate_landmarks", "evaluate_matching", "train_descriptor"]
 
 
 def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size: int = 16,
@@ -88,3 +90,31 @@ def evaluate_matching(net: nn.Module, world: FaceWorld, *, n: int = 256,
         "none_same": (p.source_landmarks - p.target_landmarks).norm(dim=-1),
         "none_different": (p.source_landmarks - other_lm).norm(dim=-1),
     }
+
+
+def evaluate_landmarks(net: nn.Module, world: FaceWorld, *, n_train: int = 512,
+                       n_test: int = 256, steps: int = 300, per_landmark: int = 50,
+                       pairs: PairConfig | None = None,
+                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """%IOD of the landmark regressor on frozen descriptors.
+
+    Returns:
+        ``{"iod": (n_test,) %IOD per test face, "iod_mean_shape": (n_test,)}``, the
+        second the baseline that predicts the training set's mean landmarks.
+    """
+    n_train = check_int(n_train, "n_train", min_value=2)
+    n_test = check_int(n_test, "n_test", min_value=2)
+    cfg = pairs if pairs is not None else PairConfig()
+    with torch.no_grad():
+        sets = []
+        for split, n in (("train", n_train), ("test", n_test)):
+            f = world.sample(n, split, generator=generator)
+            p = warped_pairs(f.images, f.landmarks, config=cfg, generator=generator)
+            sets.append((describe(net, p.target), p.target_landmarks, p.target.shape[-2:]))
+    (ftr, ltr, size), (fte, lte, _) = sets
+    reg = fit_landmark_regressor(ftr, ltr, (int(size[0]), int(size[1])), steps=steps,
+                                 per_landmark=per_landmark, generator=generator)
+    with torch.no_grad():
+        pred = reg(fte)
+    mean = ltr.mean(0, keepdim=True).expand_as(lte)
+    return {"iod": iod_percent(pred, lte), "iod_mean_shape": iod_percent(mean, lte)}
