@@ -78,3 +78,16 @@ def test_validation(world):
         world.render(torch.zeros(2, dtype=torch.int32))
     with pytest.raises(TypeError, match="config must be a FaceConfig"):
         FaceWorld(4, 2, config={})
+
+
+def test_next_sample_differs_for_every_batch_size():
+    """Cyclic neighbours differ for any batch size, also past the split's size."""
+    for m in (2, 3, 5):
+        w = FaceWorld(num_train=m, num_test=2, seed=0)
+        for n in range(2, 25):
+            if m == 2 and n % 2:
+                with pytest.raises(ValueError, match="too few"):
+                    w.sample_ids(n, "train")
+                continue
+            ids = w.sample_ids(n, "train", generator=torch.Generator().manual_seed(n))
+            assert bool((ids != ids.roll(-1)).all()), (m, n, ids.tolist())

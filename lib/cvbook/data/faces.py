@@ -247,26 +247,24 @@ class FaceWorld:
 
     def sample_ids(self, n: int, split: str, *,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(n,)`` identities of ``split``, consecutive ones always different (so
-        "the next sample in the batch" is another person, as DVE needs): a random
-        permutation of the split, repeated and re-drawn as needed."""
+        """``(n,)`` identities of ``split`` in which neighbours differ, cyclically
+        (``out[i] != out[(i + 1) % n]``), so "the next sample in the batch" is always
+        another person, as DVE's auxiliary image needs. A random permutation of the
+        split, truncated to ``n``; a longer batch cycles through the same permutation
+        (with the last entry moved off the first's identity when the cycle would close on
+        it)."""
         n = check_int(n, "n", min_value=1)
         ids = self.split_ids(split)
-        if len(ids) < 2:
-            raise ValueError(f"split {split!r} needs at least 2 identities, has {len(ids)}")
+        m = len(ids)
+        if m < 2 or (m == 2 and n > 2 and n % 2):
+            raise ValueError(f"split {split!r} has {m} identities: too few for a batch of {n} "
+                             f"whose neighbours all differ")
         dev = generator.device if generator is not None else self.device
-        reps = -(-n // len(ids))
-        perm = torch.cat([torch.randperm(len(ids), generator=generator, device=dev)
-                          for _ in range(reps)])[:n].to(self.device)
-        out = ids[perm]
-        # a repeat can only sit at a permutation seam; shift it by one within the split
-        same = torch.zeros_like(out, dtype=torch.bool)
-        if n > 1:
-            same[1:] = out[1:] == out[:-1]
-        if n > 2:
-            same[0] = out[0] == out[-1]
-        base = ids[0]
-        return torch.where(same, (out - base + 1) % len(ids) + base, out)
+        perm = torch.randperm(m, generator=generator, device=dev).to(self.device)
+        idx = torch.arange(n, device=self.device) % m
+        if n > 2 and (n - 1) % m == 0:
+            idx[-1] = 1  # differs from perm[0] (the first) and perm[m - 1] (the one before)
+        return ids[perm[idx]]
 
     def sample(self, n: int, split: str = "train", *,
                generator: torch.Generator | None = None) -> FaceBatch:
