@@ -27,10 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
+import torch.nn.functional as F
 
 from cvbook.core.validate import Shapes, check_float, check_int
-from cvbook.geometry.coords import normalized_to_pixel, pixel_to_normalized
-from cvbook.geometry.warp import random_tps, warp_grid, warp_image, warp_points
+from cvbook.geometry.coords import normalized_to_pixel, pixel_grid, pixel_to_normalized
+from cvbook.geometry.warp import random_tps, sample_points, warp_image, warp_points
 from cvbook.image.jitter import color_jitter
 
 __all__ = ["PairBatch", "PairConfig", "warped_pairs"]
@@ -153,17 +154,21 @@ def _pairs(images: torch.Tensor, landmarks: torch.Tensor, identity: torch.Tensor
     g1 = random_tps(b, sigma=cfg.sigma / 2, sigma_large=cfg.sigma_large / 2, **kw)
     g2 = random_tps(b, sigma=cfg.sigma, sigma_large=cfg.sigma_large, **kw)
     x1 = warp_image(images, g1, padding_mode="border")
-    x2 = warp_image(x1, g2, padding_mode="border")
-    jit = dict(brightness=cfg.brightness, contrast=cfg.contrast, saturation=cfg.saturation,
-               hue=cfg.hue, generator=g)
-    x1, x2 = color_jitter(x1, **jit), color_jitter(x2, **jit)
     c = cfg.crop
     hi = size - c
-    grid = normalized_to_pixel(warp_grid(g2, (size, size)), (size, size))[:, c:hi, c:hi] - c
     sz = (size, size)
+    # g2 is evaluated on the kept pixels only (the TPS kernel sum is the cost); its
+    # sampling grid reads x1 and is the correspondence
+    crop_px = pixel_grid((hi - c, hi - c), device=dev, dtype=dt) + c
+    s2 = sample_points(g2, pixel_to_normalized(crop_px, sz).reshape(1, -1, 2).expand(b, -1, -1))
+    s2 = s2.reshape(b, hi - c, hi - c, 2)
+    x2 = F.grid_sample(x1, s2.to(x1.dtype), padding_mode="border", align_corners=False)
+    jit = dict(brightness=cfg.brightness, contrast=cfg.contrast, saturation=cfg.saturation,
+               hue=cfg.hue, generator=g)
+    x1, x2 = color_jitter(x1[..., c:hi, c:hi], **jit), color_jitter(x2, **jit)
+    grid = normalized_to_pixel(s2, sz) - c
     lm1 = warp_points(g1, pixel_to_normalized(landmarks.to(dt), sz))
     lm2 = warp_points(g2, lm1)
-    return PairBatch(source=x2[..., c:hi, c:hi].contiguous(),
-                     target=x1[..., c:hi, c:hi].contiguous(), grid=grid.contiguous(),
+    return PairBatch(source=x2.contiguous(), target=x1.contiguous(), grid=grid.contiguous(),
                      source_landmarks=normalized_to_pixel(lm2, sz) - c,
                      target_landmarks=normalized_to_pixel(lm1, sz) - c, identity=identity)
