@@ -31,8 +31,16 @@ __all__ = ["evaluate_landmarks", "evaluate_matching", "train_descriptor"]
 def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size: int = 16,
                      lr: float = 1e-3, dve: bool = False, gamma: float = 0.5,
                      pairs: PairConfig | None = None, generator: torch.Generator | None = None,
-                     callback: Callable[[int, float], None] | None = None) -> list[float]:
+                     callback: Callable[[int, float], None] | None = None,
+                     amsgrad: bool = False, milestones: tuple[float, ...] = ()
+                     ) -> list[float]:
     """Train ``net`` (with ``stride`` and ``dim`` attributes) by Adam for ``steps`` steps.
+
+    Args:
+        amsgrad: Adam's AMSGrad variant (the official configs set it).
+        milestones: fractions of ``steps`` after which the learning rate is divided by
+            10 (the official SmallNet configs: epochs 70 and 90 of 100, i.e.
+            ``(0.7, 0.9)``).
 
     Returns:
         the loss of every step (floats; read once per step, after the update).
@@ -40,9 +48,13 @@ def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size
     steps = check_int(steps, "steps", min_value=1)
     batch_size = check_int(batch_size, "batch_size", min_value=2)
     lr = check_float(lr, "lr", min_value=0.0, open_min=True)
+    for m in milestones:
+        check_float(m, "milestones", min_value=0.0, max_value=1.0)
     stride = check_int(getattr(net, "stride", None), "net.stride", min_value=1)
     cfg = pairs if pairs is not None else PairConfig()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, amsgrad=bool(amsgrad))
+    drops = sorted(round(m * steps) for m in milestones)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, drops, gamma=0.1) if drops else None
     net.train()
     history: list[float] = []
     loss_fn = dve_loss if dve else dense_equivariance_loss
@@ -56,6 +68,8 @@ def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         history.append(loss.item())
         if callback is not None:
             callback(step, history[-1])
