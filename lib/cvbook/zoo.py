@@ -101,7 +101,7 @@ class DVERecipe:
         seed: seed of the initialisation and of the training pairs.
         n_eval: held-out faces of the recorded matching errors.
 
-    600 steps of 16 pairs (9600 pairs) take about 8 minutes of one idle core per model
+    300 steps of 16 pairs (4800 pairs) take about 4 minutes of one idle core per model
     (the four were trained side by side on a shared 2-core machine); the notebook's own
     run of a few dozen steps shows that the loss falls, and the checkpoints' training
     curves (in the provenance, means of 50 steps) show how far it has levelled off.
@@ -109,7 +109,7 @@ class DVERecipe:
 
     dim: int = 16
     dve: bool = False
-    steps: int = 600
+    steps: int = 300
     batch_size: int = 16
     lr: float = 1e-3
     milestones: tuple[float, ...] = (0.7, 0.9)
