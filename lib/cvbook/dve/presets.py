@@ -58,30 +58,36 @@ class DVEConfig:
             (faces: 64 and 8 -> 48 px; CelebA: the paper's 100 and 15 -> 70 px for
             SmallNet, 136 and 20 for the hourglass).
         n_match: held-out faces for the matching protocol.
-        n_reg_train, n_reg_test, reg_steps: the landmark regressor's training and test
-            faces and steps.
+        n_reg_train, n_reg_test, reg_steps, reg_batch: the landmark regressor's training
+            and test faces, Adam steps and mini-batch.
         amp: mixed precision (bfloat16 autocast on CUDA; ignored on the CPU).
         data_root: the CelebA folder (``full``): it must hold ``celeba/`` in
             torchvision's layout.
         max_images: cap on the CelebA images read per split (``None``: all).
+        hg_width, hg_depth, hg_stride: the hourglass (the official ``HourglassNet``: one
+            stack, 256 channels, depth 4, a stride-2 stem).
     """
 
     data: str = "faces"
     arch: str = "smallnet"
     dims: tuple[int, ...] = (3, 16)
     use_zoo: bool = True
-    demo_steps: int = 60
+    demo_steps: int = 30
     batch_size: int = 16
     lr: float = 1e-3
     image_size: int = 64
     crop: int = 8
     n_match: int = 300
-    n_reg_train: int = 600
-    n_reg_test: int = 300
-    reg_steps: int = 300
+    n_reg_train: int = 400
+    n_reg_test: int = 200
+    reg_steps: int = 200
+    reg_batch: int = 32
     amp: bool = False
     data_root: str | None = None
     max_images: int | None = None
+    hg_width: int = 256
+    hg_depth: int = 4
+    hg_stride: int = 2
 
     def validate(self) -> None:
         check_choice(self.data, "data", ("faces", "celeba"))
@@ -90,6 +96,9 @@ class DVEConfig:
             raise ValueError(f"dims must be a non-empty tuple of ints; got {self.dims!r}")
         for d in self.dims:
             check_int(d, "dims", min_value=1)
+        if self.use_zoo and (self.data != "faces" or self.arch != "smallnet"):
+            raise ValueError("use_zoo needs data='faces' and arch='smallnet' (the zoo holds "
+                             "SmallNets of the faces world)")
         check_int(self.demo_steps, "demo_steps", min_value=1)
         check_int(self.batch_size, "batch_size", min_value=2)
         check_float(self.lr, "lr", min_value=0.0, open_min=True)
@@ -99,11 +108,16 @@ class DVEConfig:
         check_int(self.n_reg_train, "n_reg_train", min_value=2)
         check_int(self.n_reg_test, "n_reg_test", min_value=2)
         check_int(self.reg_steps, "reg_steps", min_value=1)
+        check_int(self.reg_batch, "reg_batch", min_value=1)
+        check_int(self.hg_width, "hg_width", min_value=2)
+        check_int(self.hg_depth, "hg_depth", min_value=1, max_value=6)
+        check_int(self.hg_stride, "hg_stride", min_value=1, max_value=4)
+        if self.arch == "hourglass" and self.size % (self.hg_stride * 2**self.hg_depth):
+            raise ValueError(f"the cropped side image_size - 2 crop = {self.size} must be "
+                             f"divisible by hg_stride * 2**hg_depth = "
+                             f"{self.hg_stride * 2**self.hg_depth}")
         if self.max_images is not None:
             check_int(self.max_images, "max_images", min_value=2)
-        if self.use_zoo and (self.data != "faces" or self.arch != "smallnet"):
-            raise ValueError("use_zoo needs data='faces' and arch='smallnet' (the zoo holds "
-                             "SmallNets of the faces world)")
         if self.data == "celeba":
             if self.data_root is None:
                 raise ValueError("the full preset needs data_root: a folder holding "
@@ -128,6 +142,6 @@ PRESETS: dict[str, DVEConfig] = {
     # (configs/celeba/hourglass-64d-dve.json: batch 16, Adam lr 1e-3 AMSGrad)
     "full": DVEConfig(data="celeba", arch="hourglass", dims=(64,), use_zoo=False,
                       demo_steps=20000, batch_size=16, image_size=136, crop=20,
-                      n_match=1000, n_reg_train=5000, n_reg_test=1000, reg_steps=3000,
+                      n_match=1000, n_reg_train=5000, n_reg_test=1000, reg_steps=3000, reg_batch=64,
                       amp=True),
 }
