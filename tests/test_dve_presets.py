@@ -114,10 +114,15 @@ def test_intervals():
 
 
 def test_zoo_dve_smoke(tmp_path):
-    assert zoo.main(["train", "dve_c3_dve", "--smoke", "--out", str(tmp_path)]) == 0
+    from cvbook.dve import zoo_train
+
+    assert zoo_train.main(["dve_c3_dve", "--smoke", "--out", str(tmp_path)]) == 0
     meta = json.loads((tmp_path / "dve_c3_dve.pt.json").read_text())
     assert meta["smoke"] and meta["recipe"]["dve"] and meta["recipe"]["dim"] == 3
     assert {"same_px", "different_px"} <= set(meta["metrics"])
+    assert meta["command"] == "python -m cvbook.dve.zoo_train dve_c3_dve --smoke"
+    with pytest.raises(ValueError, match="cvbook.dve.zoo_train"):
+        zoo.train("dve_c3_dve", out=tmp_path)
     model = zoo.load_model("dve_c3_dve", directory=tmp_path)
     assert not model.training and next(model.parameters()).dtype == torch.float32
     assert model(torch.zeros(2, 3, 48, 48)).shape == (2, 3, 24, 24)
