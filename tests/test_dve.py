@@ -218,7 +218,9 @@ def test_training_and_protocols_smoke():
         assert len(hist) == 2 and all(math.isfinite(v) for v in hist)
         assert not torch.equal(before, net.head.weight)
     ev = evaluate_matching(net, world, n=6, pairs=pairs, generator=torch.Generator().manual_seed(1))
-    assert set(ev) == {"same", "different", "none_same", "none_different"}
+    assert set(ev) == {"same", "different", "none_same", "none_different", "floor_same",
+                       "floor_different"}
+    assert float(ev["floor_same"].max()) <= 2 ** 0.5 / 2 * 2 + 1e-5  # stride 2: half a diagonal
     assert all(v.shape == (6, 5) for v in ev.values())
     lm = evaluate_landmarks(net, world, n_train=8, n_test=4, steps=3, per_landmark=2,
                             pairs=pairs, generator=torch.Generator().manual_seed(2))

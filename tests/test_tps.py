@@ -57,17 +57,22 @@ def test_jitter_separate_per_image_and_crop(faces):
     assert float((q.source.mean((1, 2, 3)) - q.target.mean((1, 2, 3))).abs().max()) > 1e-3
 
 
-def test_two_stage_warp_halves_the_first_nonaffine_part():
-    """g1's TPS noise is half of g2's: the first image moves less from the original than
-    the second moves from the first, on a checkable pure-TPS case."""
+def test_two_stage_warp_strengths_as_the_official_warper():
+    """The official Warper scales every parameter of *both* warps by 0.5: the first image
+    moves from the original as much as the second moves from the first, and
+    ``multiplier`` scales the displacements linearly (pure-TPS case, small warps)."""
     x = torch.rand(64, 3, 32, 32)
-    cfg = PairConfig(rotation=0.0, scale=0.0, translation=0.0, sigma=0.02, sigma_large=0.02,
-                     crop=0, **NO_JITTER)
     lm = torch.rand(64, 20, 2) * 31
-    p = warped_pairs(x, lm, config=cfg, generator=torch.Generator().manual_seed(4))
-    d1 = (p.target_landmarks - lm).norm(dim=-1).mean()
-    d2 = (p.source_landmarks - p.target_landmarks).norm(dim=-1).mean()
-    assert 0.35 < float(d1 / d2) < 0.65
+    disp = {}
+    for a in (0.5, 1.0):
+        cfg = PairConfig(rotation=0.0, scale=0.0, translation=0.0, sigma=0.02,
+                         sigma_large=0.02, crop=0, multiplier=a, **NO_JITTER)
+        p = warped_pairs(x, lm, config=cfg, generator=torch.Generator().manual_seed(4))
+        d1 = (p.target_landmarks - lm).norm(dim=-1).mean()
+        d2 = (p.source_landmarks - p.target_landmarks).norm(dim=-1).mean()
+        assert 0.8 < float(d1 / d2) < 1.25
+        disp[a] = float(d2)
+    assert 0.45 < disp[0.5] / disp[1.0] < 0.55
 
 
 def test_validation(faces):

@@ -3,7 +3,7 @@ r"""Image pairs related by a known warp, as DVE's official code makes them.
 From one image ``x`` (``S x S``), with two random thin-plate-spline warps
 :math:`g_1, g_2` (:func:`cvbook.geometry.warp.random_tps`, sampling maps ``s_1, s_2``):
 
-1. ``target = crop(jitter(x ∘ s_1))``: the first warp, its non-affine part halved;
+1. ``target = crop(jitter(x ∘ s_1))``: the first warp;
 2. ``source = crop(jitter(x ∘ s_1 ∘ s_2))``: the first image warped again by ``s_2``;
 3. colour jitter drawn separately for each of the two images;
 4. a border of ``crop`` pixels cut from every side (DVE: 100 -> 70 px), so the black
@@ -18,6 +18,13 @@ same landmark of the target (``sample_at(grid, source_landmarks) ≈
 target_landmarks``); DVE's loss asks each *source* descriptor to find its match at
 ``grid`` in the *target*. Coordinates are pixels of the cropped images
 (:mod:`cvbook.geometry.coords`: pixel centres at integers).
+
+**Strengths, as the official code has them.** DVE's ``Warper`` (``utils/tps.py`` of
+jamt9000/DVE) multiplies *every* parameter of *both* warps (control-point noise,
+rotation, scale, translation) by ``im1_multiplier = 0.5``, so its nominal settings
+(rotation 5°, scale 0.1, translation 0.1, noise 0.001 / 0.01) act as half of that on each
+warp. :class:`PairConfig` keeps the nominal values and that multiplier
+(``multiplier = 0.5``); ``multiplier = 1`` uses the listed values as they are.
 
 Written here: the recipe (the warps, the jitter and ``grid_sample`` are the library's).
 """
@@ -42,7 +49,9 @@ class PairConfig:
     """Warp and jitter settings of :func:`warped_pairs`. The defaults are DVE's (its
     brief): TPS on a 10 x 10 grid with control noise ``N(0, 0.001^2)``, half of the
     points redrawn from ``N(0, 0.01^2)``; affine part rotation ``N(0, 5°)``, scale
-    ``1 + N(0, 0.1)``, translation ``N(0, 0.1)`` (normalised units). The colour jitter
+    ``1 + N(0, 0.1)``, translation ``N(0, 0.1)`` (normalised units), every one of them
+    times ``multiplier = 0.5`` on both warps (the official ``Warper``'s
+    ``im1_multiplier``, applied there to both). The colour jitter
     strengths and the crop are this book's choice (the crop is DVE's 30 % of the side,
     rounded: 100 -> 70 px there, 64 -> 48 px for the faces world).
 
@@ -52,6 +61,7 @@ class PairConfig:
         rotation, scale, translation: affine part, degrees / fraction / normalised units.
         brightness, contrast, saturation, hue: colour jitter (torchvision's meanings).
         crop: border cut from each side, pixels.
+        multiplier: scales every warp parameter above, on both warps (DVE: 0.5).
     """
 
     grid: int = 10
@@ -66,6 +76,7 @@ class PairConfig:
     saturation: float = 0.3
     hue: float = 0.02
     crop: int = 8
+    multiplier: float = 0.5
 
     def __post_init__(self) -> None:
         check_int(self.grid, "grid", min_value=2, max_value=64)
@@ -77,6 +88,7 @@ class PairConfig:
             check_float(getattr(self, name), name, min_value=0.0)
         check_float(self.hue, "hue", min_value=0.0, max_value=0.5)
         check_int(self.crop, "crop", min_value=0)
+        check_float(self.multiplier, "multiplier", min_value=0.0, max_value=2.0)
 
 
 @dataclass
@@ -149,10 +161,12 @@ def _pairs(images: torch.Tensor, landmarks: torch.Tensor, identity: torch.Tensor
            cfg: PairConfig, g: torch.Generator | None) -> PairBatch:
     b, size = images.shape[0], images.shape[-1]
     dev, dt = images.device, torch.float32
-    kw = dict(grid=cfg.grid, p_large=cfg.p_large, rotation=cfg.rotation, scale=cfg.scale,
-              translation=cfg.translation, generator=g, device=dev, dtype=dt)
-    g1 = random_tps(b, sigma=cfg.sigma / 2, sigma_large=cfg.sigma_large / 2, **kw)
-    g2 = random_tps(b, sigma=cfg.sigma, sigma_large=cfg.sigma_large, **kw)
+    a = cfg.multiplier  # the official Warper scales both warps alike
+    kw = dict(grid=cfg.grid, p_large=cfg.p_large, rotation=a * cfg.rotation,
+              scale=a * cfg.scale, translation=a * cfg.translation, sigma=a * cfg.sigma,
+              sigma_large=a * cfg.sigma_large, generator=g, device=dev, dtype=dt)
+    g1 = random_tps(b, **kw)
+    g2 = random_tps(b, **kw)
     x1 = warp_image(images, g1, padding_mode="border")
     c = cfg.crop
     hi = size - c

@@ -1,13 +1,15 @@
 """DVE's descriptor networks: SmallNet (the default preset) and a stacked hourglass with
 unit descriptors (the ``full`` preset).
 
-* :class:`SmallNet` (the brief; Thewlis et al. 2019, Sec. 4): conv5(20) -> max-pool 2 ->
-  conv5(48) -> conv5 dilation 2 (64) -> conv3 dilation 4 (80) -> conv3 dilation 2 (256)
-  -> 1x1 (C), each but the last followed by batch norm and LeakyReLU(0.2). Stride 2, raw
-  dot products as the softmax's logits. 337,748 parameters at C = 16 (tested).
+* :class:`SmallNet` (lives in :mod:`cvbook.nn.backbones`, re-exported here, so that the
+  zoo can build it; Thewlis et al. 2019, Sec. 4): conv5(20) -> max-pool 2 -> conv5(48) ->
+  conv5 dilation 2 (64) -> conv3 dilation 4 (80) -> conv3 dilation 2 (256) -> 1x1 (C),
+  each but the last followed by batch norm and LeakyReLU(0.2). Stride 2, raw dot products
+  as the softmax's logits. 337,748 parameters at C = 16 (tested).
 * :class:`HourglassDescriptor`: :class:`cvbook.nn.hourglass.StackedHourglass` whose last
   prediction is L2-normalised and scaled by 20 (a softmax temperature of 1/20 on cosine
-  similarities, as DVE's hourglass uses), stride 4 by default.
+  similarities, as DVE's hourglass uses), stride 4 by default (the official
+  ``HourglassNet``: one stack, 256 channels, depth 4, stride 2; the full preset's).
 
 Both expose ``stride`` (input pixels per feature cell) and ``dim``, the two facts the
 loss and the evaluation need.
@@ -19,39 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvbook.core.validate import check_float, check_int, check_tensor
-from cvbook.nn.blocks import conv_norm_act
+from cvbook.core.validate import check_float, check_int
+from cvbook.nn.backbones import SmallNet
 from cvbook.nn.hourglass import StackedHourglass
 
 __all__ = ["HourglassDescriptor", "SmallNet"]
-
-
-class SmallNet(nn.Module):
-    """``(B, 3, H, W) -> (B, dim, H/2, W/2)`` descriptors (``H, W`` even).
-
-    >>> SmallNet(16)(torch.zeros(2, 3, 48, 48)).shape
-    torch.Size([2, 16, 24, 24])
-    """
-
-    stride = 2
-
-    def __init__(self, dim: int = 16, in_channels: int = 3) -> None:
-        super().__init__()
-        self.dim = check_int(dim, "dim", min_value=1)
-        self.in_channels = check_int(in_channels, "in_channels", min_value=1)
-
-        def block(cin: int, cout: int, k: int, dil: int = 1) -> nn.Sequential:
-            return conv_norm_act(cin, cout, k, norm="batch", activation="leaky_relu",
-                                 dilation=dil)
-
-        self.features = nn.Sequential(
-            block(self.in_channels, 20, 5), nn.MaxPool2d(2),
-            block(20, 48, 5), block(48, 64, 5, 2), block(64, 80, 3, 4), block(80, 256, 3, 2))
-        self.head = nn.Conv2d(256, self.dim, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor(x, "x", shape=(None, self.in_channels, None, None))
-        return self.head(self.features(x))
 
 
 class HourglassDescriptor(nn.Module):

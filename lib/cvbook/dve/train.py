@@ -14,25 +14,40 @@ identities (both on once-warped, cropped faces: the images the network trained o
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from cvbook.core.batched import eval_mode
+from cvbook.core.batched import batched_forward, eval_mode
 from cvbook.core.validate import check_float, check_int
 from cvbook.data.faces import FaceWorld
-from cvbook.data.pairs import PairConfig, warped_pairs
+from cvbook.data.pairs import PairBatch, PairConfig, warped_pairs
 from cvbook.dve.evaluation import describe, fit_landmark_regressor, iod_percent, matching_error
-from cvbook.dve.loss import dense_equivariance_loss, dve_loss
+from cvbook.dve.loss import dense_equivariance_loss, dve_loss, feature_positions
 
-__all__ = ["evaluate_landmarks", "evaluate_matching", "train_descriptor"]
+__all__ = ["evaluate_landmarks", "evaluate_matching", "landmark_errors", "landmark_sets",
+           "matching_errors", "matching_pairs", "train_descriptor"]
 
 
-def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size: int = 16,
+def train_descriptor(net: nn.Module, world: FaceWorld | Any, *, steps: int, batch_size: int = 16,
                      lr: float = 1e-3, dve: bool = False, gamma: float = 0.5,
                      pairs: PairConfig | None = None, generator: torch.Generator | None = None,
-                     callback: Callable[[int, float], None] | None = None) -> list[float]:
+                     callback: Callable[[int, float], None] | None = None,
+                     amsgrad: bool = False, milestones: tuple[float, ...] = (),
+                     amp: bool = False) -> list[float]:
     """Train ``net`` (with ``stride`` and ``dim`` attributes) by Adam for ``steps`` steps.
+
+    Args:
+        amsgrad: Adam's AMSGrad variant (the official configs set it).
+        milestones: fractions of ``steps`` after which the learning rate is divided by
+            10 (the official SmallNet configs: epochs 70 and 90 of 100, i.e.
+            ``(0.7, 0.9)``).
+        amp: bfloat16 autocast for the network on CUDA (the loss is float32 whatever
+            the autocast dtype); ignored on the CPU.
+
+    ``world`` is a :class:`cvbook.data.faces.FaceWorld` or anything with its
+    ``sample(n, "train", generator=...)`` (:class:`cvbook.dve.celeba.CelebAFaces`).
 
     Returns:
         the loss of every step (floats; read once per step, after the update).
@@ -40,22 +55,31 @@ def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size
     steps = check_int(steps, "steps", min_value=1)
     batch_size = check_int(batch_size, "batch_size", min_value=2)
     lr = check_float(lr, "lr", min_value=0.0, open_min=True)
+    for m in milestones:
+        check_float(m, "milestones", min_value=0.0, max_value=1.0)
     stride = check_int(getattr(net, "stride", None), "net.stride", min_value=1)
     cfg = pairs if pairs is not None else PairConfig()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, amsgrad=bool(amsgrad))
+    drops = sorted(round(m * steps) for m in milestones)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, drops, gamma=0.1) if drops else None
     net.train()
+    dev = next(net.parameters()).device
+    use_amp = bool(amp) and dev.type == "cuda"
     history: list[float] = []
     loss_fn = dve_loss if dve else dense_equivariance_loss
     for step in range(steps):
         with torch.no_grad():
             faces = world.sample(batch_size, "train", generator=generator)
             p = warped_pairs(faces.images, config=cfg, generator=generator)
-        feats = net(torch.cat((p.source, p.target)))
-        loss = loss_fn(feats[:batch_size], feats[batch_size:], p.grid, stride=stride,
-                       gamma=gamma)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            feats = net(torch.cat((p.source, p.target)).to(dev))
+            loss = loss_fn(feats[:batch_size], feats[batch_size:], p.grid.to(dev),
+                           stride=stride, gamma=gamma)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         history.append(loss.item())
         if callback is not None:
             callback(step, history[-1])
@@ -63,58 +87,109 @@ def train_descriptor(net: nn.Module, world: FaceWorld, *, steps: int, batch_size
 
 
 @torch.no_grad()
-def evaluate_matching(net: nn.Module, world: FaceWorld, *, n: int = 256,
-                      pairs: PairConfig | None = None, batch_size: int = 64,
-                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Matching errors on ``n`` test faces (held-out identities).
-
-    Returns:
-        ``{"same": (n, L), "different": (n, L), "none_same": (n, L),
-        "none_different": (n, L)}`` pixel errors: matching a source landmark into its
-        warped copy and into the next face (another identity), and the "no matching"
-        baselines (predict the source landmark's own position).
-    """
+def matching_pairs(world: FaceWorld | Any, n: int, *, pairs: PairConfig | None = None,
+                   generator: torch.Generator | None = None) -> PairBatch:
+    """The matching protocol's data: ``n`` test faces (held-out identities), each made
+    into a pair (source: warped twice; target: warped once)."""
     n = check_int(n, "n", min_value=2)
-    stride = check_int(getattr(net, "stride", None), "net.stride", min_value=1)
     cfg = pairs if pairs is not None else PairConfig()
     faces = world.sample(n, "test", generator=generator)
-    p = warped_pairs(faces.images, faces.landmarks, config=cfg, identity=faces.identity,
-                     generator=generator)
+    return warped_pairs(faces.images, faces.landmarks, config=cfg, identity=faces.identity,
+                        generator=generator)
+
+
+@torch.no_grad()
+def matching_errors(net: nn.Module, p: PairBatch, *, batch_size: int = 64
+                    ) -> dict[str, torch.Tensor]:
+    """The errors of :func:`evaluate_matching` on the pairs ``p`` (the "different
+    identity" target of pair ``i`` is the target of pair ``i + 1``)."""
+    stride = check_int(getattr(net, "stride", None), "net.stride", min_value=1)
+    dev = next(net.parameters()).device
     with eval_mode(net):
-        fs = torch.cat([net(p.source[i:i + batch_size]) for i in range(0, n, batch_size)])
-        ft = torch.cat([net(p.target[i:i + batch_size]) for i in range(0, n, batch_size)])
-    other_t, other_lm = ft.roll(-1, 0), p.target_landmarks.roll(-1, 0)
+        fs = batched_forward(net, p.source.to(dev), batch_size=batch_size)
+        ft = batched_forward(net, p.target.to(dev), batch_size=batch_size)
+    src_lm, tgt_lm = p.source_landmarks.to(dev), p.target_landmarks.to(dev)
+    other_t, other_lm = ft.roll(-1, 0), tgt_lm.roll(-1, 0)
+    cells = feature_positions(ft.shape[-2:], stride, device=ft.device)  # (hw, 2)
     return {
-        "same": matching_error(fs, ft, p.source_landmarks, p.target_landmarks, stride=stride),
-        "different": matching_error(fs, other_t, p.source_landmarks, other_lm, stride=stride),
-        "none_same": (p.source_landmarks - p.target_landmarks).norm(dim=-1),
-        "none_different": (p.source_landmarks - other_lm).norm(dim=-1),
+        "same": matching_error(fs, ft, src_lm, tgt_lm, stride=stride),
+        "different": matching_error(fs, other_t, src_lm, other_lm, stride=stride),
+        "none_same": (src_lm - tgt_lm).norm(dim=-1),
+        "none_different": (src_lm - other_lm).norm(dim=-1),
+        "floor_same": torch.cdist(tgt_lm, cells[None]).amin(-1),
+        "floor_different": torch.cdist(other_lm, cells[None]).amin(-1),
     }
 
 
-def evaluate_landmarks(net: nn.Module, world: FaceWorld, *, n_train: int = 512,
+@torch.no_grad()
+def evaluate_matching(net: nn.Module, world: FaceWorld | Any, *, n: int = 256,
+                      pairs: PairConfig | None = None, batch_size: int = 64,
+                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Matching errors on ``n`` test faces (held-out identities):
+    :func:`matching_pairs` then :func:`matching_errors`.
+
+    Returns:
+        ``{"same": (n, L), "different": (n, L), "none_same": (n, L),
+        "none_different": (n, L), "floor_same": (n, L), "floor_different": (n, L)}``
+        pixel errors: matching a source landmark into its warped copy and into the next
+        face (another identity), the "no matching" baselines (predict the source
+        landmark's own position), and the grid's floor (the distance from the true
+        landmark to the nearest feature-cell centre, what a perfect matcher that answers
+        with cell centres still pays).
+    """
+    check_int(getattr(net, "stride", None), "net.stride", min_value=1)
+    p = matching_pairs(world, n, pairs=pairs, generator=generator)
+    return matching_errors(net, p, batch_size=batch_size)
+
+
+@torch.no_grad()
+def landmark_sets(world: FaceWorld | Any, n_train: int, n_test: int, *,
+                  pairs: PairConfig | None = None, generator: torch.Generator | None = None
+                  ) -> tuple[PairBatch, PairBatch]:
+    """The landmark protocol's data: once-warped, cropped faces (the pairs' targets, the
+    images the network trained on) of ``n_train`` training and ``n_test`` test faces."""
+    n_train = check_int(n_train, "n_train", min_value=2)
+    n_test = check_int(n_test, "n_test", min_value=2)
+    cfg = pairs if pairs is not None else PairConfig()
+    out = []
+    for split, n in (("train", n_train), ("test", n_test)):
+        f = world.sample(n, split, generator=generator)
+        out.append(warped_pairs(f.images, f.landmarks, config=cfg, generator=generator))
+    return out[0], out[1]
+
+
+def landmark_errors(net: nn.Module, sets: tuple[PairBatch, PairBatch], *, steps: int = 300,
+                    per_landmark: int = 50, batch_size: int = 64,
+                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The %IOD of :func:`evaluate_landmarks` on prepared :func:`landmark_sets`."""
+    tr, te = sets
+    dev = next(net.parameters()).device
+    with torch.no_grad():
+        ftr = describe(net, tr.target.to(dev))
+        fte = describe(net, te.target.to(dev))
+    ltr, lte = tr.target_landmarks.to(dev), te.target_landmarks.to(dev)
+    size = tr.target.shape[-2:]
+    reg = fit_landmark_regressor(ftr, ltr, (int(size[0]), int(size[1])), steps=steps,
+                                 per_landmark=per_landmark, batch_size=batch_size,
+                                 generator=generator)
+    with torch.no_grad():
+        pred = reg(fte)
+    mean = ltr.mean(0, keepdim=True).expand_as(lte)
+    return {"iod": iod_percent(pred, lte), "iod_mean_shape": iod_percent(mean, lte)}
+
+
+def evaluate_landmarks(net: nn.Module, world: FaceWorld | Any, *, n_train: int = 512,
                        n_test: int = 256, steps: int = 300, per_landmark: int = 50,
                        pairs: PairConfig | None = None,
                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """%IOD of the landmark regressor on frozen descriptors.
+    """%IOD of the landmark regressor on frozen descriptors: :func:`landmark_sets` then
+    :func:`landmark_errors` (the regressor is fitted on the training faces' descriptors
+    and tested on the held-out faces).
 
     Returns:
         ``{"iod": (n_test,) %IOD per test face, "iod_mean_shape": (n_test,)}``, the
         second the baseline that predicts the training set's mean landmarks.
     """
-    n_train = check_int(n_train, "n_train", min_value=2)
-    n_test = check_int(n_test, "n_test", min_value=2)
-    cfg = pairs if pairs is not None else PairConfig()
-    with torch.no_grad():
-        sets = []
-        for split, n in (("train", n_train), ("test", n_test)):
-            f = world.sample(n, split, generator=generator)
-            p = warped_pairs(f.images, f.landmarks, config=cfg, generator=generator)
-            sets.append((describe(net, p.target), p.target_landmarks, p.target.shape[-2:]))
-    (ftr, ltr, size), (fte, lte, _) = sets
-    reg = fit_landmark_regressor(ftr, ltr, (int(size[0]), int(size[1])), steps=steps,
-                                 per_landmark=per_landmark, generator=generator)
-    with torch.no_grad():
-        pred = reg(fte)
-    mean = ltr.mean(0, keepdim=True).expand_as(lte)
-    return {"iod": iod_percent(pred, lte), "iod_mean_shape": iod_percent(mean, lte)}
+    sets = landmark_sets(world, n_train, n_test, pairs=pairs, generator=generator)
+    return landmark_errors(net, sets, steps=steps, per_landmark=per_landmark,
+                           generator=generator)

@@ -4,7 +4,7 @@ backbones (:mod:`~cvbook.nn.backbones`), encoder-decoders (:mod:`~cvbook.nn.unet
 :mod:`~cvbook.nn.hourglass`) and prediction heads (:mod:`~cvbook.nn.heads`). The public
 names are re-exported here, one import line per module (add new modules the same way)."""
 
-from cvbook.nn.backbones import SmallCNN, cifar_resnet18
+from cvbook.nn.backbones import SmallCNN, SmallNet, cifar_resnet18
 from cvbook.nn.blocks import ResidualMLPBlock, conv_bn_relu
 from cvbook.nn.classifiers import SCENE_CNN_LAYERS, Classifier, ConvNet, SceneCNN
 from cvbook.nn.heads import DescriptorHead, HeatmapHead, KeypointRegressor, VirtualKeypointRegressor
@@ -22,6 +22,7 @@ __all__ = [
     "SceneCNN",
     # backbones
     "SmallCNN",
+    "SmallNet",
     "cifar_resnet18",
     # encoder-decoders
     "UNet",

@@ -5,7 +5,10 @@
 * :func:`cifar_resnet18`: torchvision's ResNet-18 adapted to 32x32 inputs (3x3 stem,
   no max-pool), the backbone DTC uses on CIFAR-10 and SVHN, returning 512-d features.
 
-Both expose ``out_dim`` (the feature size) so a chapter can put any head on top
+* :class:`SmallNet`: DVE's dense descriptor network (Thewlis et al. 2019): stride 2,
+  dilated convolutions, ``dim`` channels per pixel (chapter 05 and the zoo's ``dve_*``).
+
+The first two expose ``out_dim`` (the feature size) so a chapter can put any head on top
 (:class:`cvbook.nn.classifiers.Classifier`).
 
 Example:
@@ -21,9 +24,9 @@ import torch
 from torch import nn
 
 from cvbook.core.validate import check_int, check_tensor
-from cvbook.nn.blocks import conv_bn_relu
+from cvbook.nn.blocks import conv_bn_relu, conv_norm_act
 
-__all__ = ["SmallCNN", "cifar_resnet18"]
+__all__ = ["SmallCNN", "SmallNet", "cifar_resnet18"]
 
 
 class SmallCNN(nn.Module):
@@ -84,3 +87,31 @@ def cifar_resnet18(in_channels: int = 3) -> nn.Module:
     net.maxpool = nn.Identity()
     net.fc = nn.Identity()
     return _ResNetFeatures(net)
+
+
+class SmallNet(nn.Module):
+    """``(B, 3, H, W) -> (B, dim, H/2, W/2)`` descriptors (``H, W`` even).
+
+    >>> SmallNet(16)(torch.zeros(2, 3, 48, 48)).shape
+    torch.Size([2, 16, 24, 24])
+    """
+
+    stride = 2
+
+    def __init__(self, dim: int = 16, in_channels: int = 3) -> None:
+        super().__init__()
+        self.dim = check_int(dim, "dim", min_value=1)
+        self.in_channels = check_int(in_channels, "in_channels", min_value=1)
+
+        def block(cin: int, cout: int, k: int, dil: int = 1) -> nn.Sequential:
+            return conv_norm_act(cin, cout, k, norm="batch", activation="leaky_relu",
+                                 dilation=dil)
+
+        self.features = nn.Sequential(
+            block(self.in_channels, 20, 5), nn.MaxPool2d(2),
+            block(20, 48, 5), block(48, 64, 5, 2), block(64, 80, 3, 4), block(80, 256, 3, 2))
+        self.head = nn.Conv2d(256, self.dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x", shape=(None, self.in_channels, None, None))
+        return self.head(self.features(x))
