@@ -43,7 +43,13 @@ from cvbook.data.splits import (
     split_novel,
 )
 from cvbook.dtc.estimate_k import KEstimate, estimate_k_for_split, estimate_num_classes
-from cvbook.dtc.experiment import kmeans_baseline, load_split, run_seed, summarise
+from cvbook.dtc.experiment import (
+    kmeans_baseline,
+    load_split,
+    read_cifar_train,
+    run_seed,
+    summarise,
+)
 from cvbook.dtc.objective import (
     DTCNet,
     KMeansInit,
@@ -57,6 +63,7 @@ from cvbook.dtc.objective import (
 from cvbook.dtc.presets import MODES, PRESETS, DTCConfig, Mode
 from cvbook.dtc.train import (
     DTCHistory,
+    PooledCNN,
     augment,
     extract_features,
     make_backbone,
@@ -71,7 +78,7 @@ __all__ = [
     "KMeansInit", "Mode", "NovelSplit", "TemporalEnsemble", "augment", "constrained_kmeans",
     "dataset_to_tensors", "estimate_k_for_split", "estimate_num_classes",
     "extract_features", "kl_divergence", "kmeans_baseline", "load_digits_split",
-    "load_split", "make_backbone", "pca_kmeans_init", "predict", "pretrain",
+    "load_split", "make_backbone", "PooledCNN", "read_cifar_train", "pca_kmeans_init", "predict", "pretrain",
     "rampup_weight", "run_seed", "silhouette_score", "soft_assign", "split_novel",
     "summarise", "target_distribution", "train_dtc",
 ]
