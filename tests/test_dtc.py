@@ -373,9 +373,9 @@ def test_full_notebook_runs_on_fake_cifar(tmp_path):
     from fake_cifar import make_fake_cifar10
     from fullrun import run_full_notebook
 
-    make_fake_cifar10(tmp_path / "data", per_class=8)
+    make_fake_cifar10(tmp_path / "data", per_class=2)
     side = run_full_notebook("04_dtc", tmp_path, tmp_path / "data", overrides={
-        "pretrain_epochs": 1, "epochs": 2, "warmup_epochs": 1, "n_init": 2, "batch_size": 20,
-        "k_max": 3, "k_n_init": 1, "update_interval": 1}, parameters={"n_seeds": 1})
+        "pretrain_epochs": 1, "epochs": 1, "warmup_epochs": 1, "n_init": 1, "batch_size": 10,
+        "k_max": 2, "k_n_init": 1, "update_interval": 1}, parameters={"n_seeds": 1})
     assert side["metrics"]["n_seeds"] == 1
     assert "estimated_k_seed0" in side["metrics"]
