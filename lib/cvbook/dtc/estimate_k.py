@@ -1,7 +1,8 @@
 """Estimating the number of novel classes (Han et al., ICCV 2019, §3.3): constrained
 k-means (:func:`cvbook.cluster.constrained_kmeans`) over anchors, probes and the
 unlabelled points for each candidate count, scored by probe accuracy and the silhouette
-of the unlabelled points, then the small-cluster cut."""
+of the free points, then the clusters of the chosen run that hold unlabelled points are
+counted, as the official code (k-han/DTC, ``cifar100_est_k.py``) does."""
 
 from __future__ import annotations
 
