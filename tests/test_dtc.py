@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -166,7 +167,15 @@ def test_train_dtc_modes_run(mode):
     net = dtc.DTCNet(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64)), init)
     h = dtc.train_dtc(net, x, mode=mode, epochs=3, warmup_epochs=1, update_interval=1,
                       batch_size=32, y=y, track_embeddings=True, progress=False)
-    assert len(h.acc) == 3 and h.embeddings.shape == (4, 96, 5) and h.pred.shape == (96,)
+    # the warm-up epoch comes before the 3 main epochs (official schedule)
+    assert h.warmup == 1 and len(h.acc) == 4 and len(h.history.loss) == 4
+    assert h.embeddings.shape == (5, 96, 5) and h.pred.shape == (96,)
+    cons = h.history.metrics["consistency"]
+    assert cons[0] == 0.0  # no consistency term during the warm-up
+    if mode in ("none", "tep"):  # TEP acts through the target only, as the official code
+        assert all(c == 0.0 for c in cons)
+    else:
+        assert all(c > 0.0 for c in cons[1:])
     assert set(h.history.metrics) == {"kl", "consistency"}
     assert all(math.isfinite(v) for v in h.history.loss)
     with pytest.raises(ValueError, match="mode must be one of"):
@@ -239,16 +248,53 @@ def test_estimate_num_classes_on_blobs():
     u = y >= 5
     est = dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=7, n_iter=15,
                                    n_init=3, generator=torch.Generator().manual_seed(0))
-    assert est.k == 5 and est.k_star == 5
     assert est.candidates == list(range(1, 8)) and len(est.silhouette) == 7
-    # too few clusters: unlabelled classes land in probe clusters and are counted
-    assert est.probe_acc[0] < est.probe_acc[4] == 1.0
+    # the official rule, recomputed by brute force from the two curves
+    last_argmax = [max(i for i, s in enumerate(c) if s == max(c))
+                   for c in (est.probe_acc, est.silhouette)]
+    assert est.k_acc == last_argmax[0] + 1 and est.k_sil == last_argmax[1] + 1
+    assert est.k_star == math.ceil(sum(last_argmax) / 2) + 1
+    assert est.k_sil == 5  # separated blobs: the silhouette peaks at the truth
+    assert max(est.probe_acc) == 1.0
+    sizes = torch.bincount(est.labels, minlength=len(est.sizes))
+    assert sizes.tolist() == est.sizes
+    assert est.k == sum(1 for n in est.sizes if n > 0.01 * max(est.sizes))
+    assert 5 <= est.k <= 6  # ties in probe ACC up to k_max push the chosen run up by one
     with pytest.raises(ValueError, match="unlabelled is empty"):
         dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[:0])
     with pytest.raises(ValueError, match=r"anchor_labels must have shape \(A,\) with A = "):
         dtc.estimate_num_classes(x[a], y[a][:5], x[v], y[v] - 3, x[u])
     with pytest.raises(ValueError, match="k_max must be >= 2"):
         dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=1)
+
+
+def test_estimate_num_classes_free_points_may_join_anchors():
+    """Official: probes and unlabelled points go to the nearest of all centres, anchors
+    included; ``exclusive=True`` closes the anchor clusters to them."""
+    x, y = blobs([[0, 0], [5, 0], [0, 5], [5, 5]], 12, scale=0.2)
+    a, v, u = y == 0, y == 1, y >= 2
+    xu = torch.cat([x[u], x[a][:4] + 0.05])          # 4 unlabelled points on the anchor blob
+    g = torch.Generator().manual_seed(0)
+    est = dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 1, xu, k_max=3, n_init=3,
+                                   generator=g)
+    assert (est.labels[-4:] == 0).all()              # they joined the anchor cluster
+    est_x = dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 1, xu, k_max=3, n_init=3,
+                                     exclusive=True, generator=g)
+    assert (est_x.labels != 0).all()
+
+
+def test_kl_reductions_match_pytorch():
+    g = torch.Generator().manual_seed(0)
+    q = torch.softmax(torch.randn(9, 4, generator=g), 1)
+    p = dtc.target_distribution(q)
+    with warnings.catch_warnings():  # PyTorch warns that "mean" is not "batchmean"
+        warnings.simplefilter("ignore", UserWarning)
+        ref = torch.nn.functional.kl_div(q.log(), p)
+    torch.testing.assert_close(dtc.kl_divergence(p, q, reduction="mean"), ref)
+    torch.testing.assert_close(dtc.kl_divergence(p, q),
+                               torch.nn.functional.kl_div(q.log(), p, reduction="batchmean"))
+    with pytest.raises(ValueError, match="reduction"):
+        dtc.kl_divergence(p, q, reduction="sum")
 
 
 # ---------------------------------------------------------------- presets, full path on fake data
@@ -273,21 +319,27 @@ def test_presets_validate():
         dataclasses.replace(dtc.PRESETS["cpu"], dataset="mnist").validate()
 
 
-class FakeCIFAR:
-    """Same format as torchvision's CIFAR10/100: .data (N, 32, 32, 3) uint8, .targets."""
+def test_read_cifar_pickles(tmp_path):
+    from fake_cifar import make_fake_cifar10, make_fake_cifar100
 
-    def __init__(self, root, train=True, download=False, n_classes=10, per_class=2):
-        rng = np.random.default_rng(0)
-        self.data = rng.integers(0, 256, (n_classes * per_class, 32, 32, 3), dtype=np.uint8)
-        self.targets = [c for c in range(n_classes) for _ in range(per_class)]
+    make_fake_cifar10(tmp_path, per_class=3)
+    x, y = dtc.read_cifar_train(tmp_path)
+    assert x.shape == (30, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.bincount(y).tolist() == [3] * 10
+    make_fake_cifar100(tmp_path, per_class=1)
+    x, y = dtc.read_cifar_train(tmp_path, cifar100=True)
+    assert x.shape == (100, 3, 32, 32) and y.tolist() == list(range(100))
+    with pytest.raises(FileNotFoundError, match="CIFAR files not found"):
+        dtc.read_cifar_train(tmp_path / "nothing")
 
 
-def test_full_preset_path_on_fake_cifar(monkeypatch):
-    import torchvision
+def test_full_preset_path_on_fake_cifar(tmp_path):
+    from fake_cifar import make_fake_cifar10
 
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR)
-    cfg = dataclasses.replace(dtc.PRESETS["full"], pretrain_epochs=1, epochs=1, n_init=1,
-                              batch_size=10, modes=("te",), warmup_epochs=0)
+    make_fake_cifar10(tmp_path, per_class=2)
+    cfg = dataclasses.replace(dtc.PRESETS["full"], data_root=str(tmp_path), pretrain_epochs=1,
+                              epochs=1, n_init=1, batch_size=10, modes=("te",),
+                              warmup_epochs=0)
     split = dtc.load_split(cfg)
     assert split.x_lab.shape == (10, 3, 32, 32) and split.x_lab.max() <= 1
     out = dtc.run_seed(cfg, split, 0, progress=False, estimate_k=False)
@@ -296,30 +348,34 @@ def test_full_preset_path_on_fake_cifar(monkeypatch):
     assert out["features"].shape == (10, 512)
 
 
-def test_cifar100_probe_split(monkeypatch):
-    import torchvision
+def test_cifar100_estimate_k_path_with_resnet(tmp_path):
+    """The full CIFAR-100 preset's class-number estimation (held-out classes 80-89 split
+    into 60% anchors and 40% probes, ResNet-18 features) runs end to end on a fake folder
+    of the real format."""
+    from fake_cifar import make_fake_cifar100
 
-    monkeypatch.setattr(torchvision.datasets, "CIFAR100",
-                        lambda *a, **k: FakeCIFAR(*a, n_classes=100, per_class=1, **k))
-    split = dtc.load_split(dtc.PRESETS["full_cifar100"])
+    make_fake_cifar100(tmp_path, per_class=1)
+    cfg = dataclasses.replace(dtc.PRESETS["full_cifar100"], data_root=str(tmp_path), k_max=4,
+                              k_n_init=2)
+    split = dtc.load_split(cfg)
     assert split.x_lab.shape[0] == 80 and split.x_probe.shape[0] == 10
     assert split.x_unlab.shape[0] == 10 and split.y_probe.tolist() == list(range(10))
-    feats = torch.randn(100, 4)
-    est = dtc.estimate_num_classes(feats[:80], split.y_lab, feats[80:90], split.y_probe,
-                                   feats[90:], k_max=3, n_init=1)
-    assert 1 <= est.k <= 3
-
-
-def test_cifar100_estimate_k_path_with_resnet(monkeypatch):
-    """The full CIFAR-100 preset's class-number estimation (80 known classes as anchors,
-    held-out probes 80-89, ResNet-18 features) runs end to end on fake data of the same
-    shape."""
-    import torchvision
-
-    monkeypatch.setattr(torchvision.datasets, "CIFAR100",
-                        lambda *a, **k: FakeCIFAR(*a, n_classes=100, per_class=1, **k))
-    cfg = dataclasses.replace(dtc.PRESETS["full_cifar100"], k_max=4, k_pca_dim=8)
-    split = dtc.load_split(cfg)
     backbone = dtc.make_backbone(cfg, 3)
     est = dtc.estimate_k_for_split(cfg, split, backbone, seed=0)
-    assert est.candidates == [1, 2, 3, 4] and 1 <= est.k <= est.k_star <= 4
+    assert est.candidates == [1, 2, 3, 4] and est.k_star in est.candidates
+    # 6 anchors + 4 probes + k_star new clusters
+    assert len(est.sizes) == 10 + est.k_star and 1 <= est.k <= 10 + est.k_star
+
+
+def test_full_notebook_runs_on_fake_cifar(tmp_path):
+    """The committed notebook end to end with the `full` preset on a tiny CIFAR-10 pickle
+    folder (random weights, shrunk epochs)."""
+    from fake_cifar import make_fake_cifar10
+    from fullrun import run_full_notebook
+
+    make_fake_cifar10(tmp_path / "data", per_class=2)
+    side = run_full_notebook("04_dtc", tmp_path, tmp_path / "data", overrides={
+        "pretrain_epochs": 1, "epochs": 1, "warmup_epochs": 1, "n_init": 1, "batch_size": 10,
+        "k_max": 2, "k_n_init": 1, "update_interval": 1}, parameters={"n_seeds": 1})
+    assert side["metrics"]["n_seeds"] == 1
+    assert "estimated_k_seed0" in side["metrics"]

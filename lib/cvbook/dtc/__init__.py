@@ -17,12 +17,14 @@ Pipeline (one function per step):
    PCA space; initialising the bottleneck with the PCA map keeps the two consistent.)
 3. The DEC objective (:func:`soft_assign` eq. 1, :func:`target_distribution` eq. 2,
    :func:`kl_divergence` eq. 3) trained by :func:`train_dtc`, with the warm-up and
-   target-update schedule of the paper, and optionally temporal ensembling and
+   target-update schedule of the official code (a warm-up before the main epochs, loss
+   means over all ``N * K`` elements), and optionally temporal ensembling and
    consistency (:class:`TemporalEnsemble`, :func:`rampup_weight`) in the PI, TE and
    TEP forms.
 4. :func:`estimate_num_classes`: constrained k-means (:func:`constrained_kmeans`)
    with *anchor* classes fixed and *probe* classes free, scored by probe accuracy and
-   the :func:`silhouette_score` of the unlabelled points, then the small-cluster cut.
+   the :func:`silhouette_score` of the free points, then the clusters of the chosen
+   run that hold unlabelled points are counted (small ones dropped).
 
 Everything is vectorised torch and follows the device of its inputs.
 
@@ -43,7 +45,13 @@ from cvbook.data.splits import (
     split_novel,
 )
 from cvbook.dtc.estimate_k import KEstimate, estimate_k_for_split, estimate_num_classes
-from cvbook.dtc.experiment import kmeans_baseline, load_split, run_seed, summarise
+from cvbook.dtc.experiment import (
+    kmeans_baseline,
+    load_split,
+    read_cifar_train,
+    run_seed,
+    summarise,
+)
 from cvbook.dtc.objective import (
     DTCNet,
     KMeansInit,
@@ -57,6 +65,7 @@ from cvbook.dtc.objective import (
 from cvbook.dtc.presets import MODES, PRESETS, DTCConfig, Mode
 from cvbook.dtc.train import (
     DTCHistory,
+    PooledCNN,
     augment,
     extract_features,
     make_backbone,
@@ -71,7 +80,8 @@ __all__ = [
     "KMeansInit", "Mode", "NovelSplit", "TemporalEnsemble", "augment", "constrained_kmeans",
     "dataset_to_tensors", "estimate_k_for_split", "estimate_num_classes",
     "extract_features", "kl_divergence", "kmeans_baseline", "load_digits_split",
-    "load_split", "make_backbone", "pca_kmeans_init", "predict", "pretrain",
+    "load_split", "make_backbone", "PooledCNN", "read_cifar_train", "pca_kmeans_init",
+    "predict", "pretrain",
     "rampup_weight", "run_seed", "silhouette_score", "soft_assign", "split_novel",
     "summarise", "target_distribution", "train_dtc",
 ]

@@ -4,6 +4,7 @@ seeds; the data of a preset (:func:`load_split`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,22 +12,29 @@ import torch
 
 from cvbook.core.validate import check_int, check_tensor
 from cvbook.data.paths import default_data_root
-from cvbook.data.splits import NovelSplit, dataset_to_tensors, load_digits_split, split_novel
+from cvbook.data.splits import NovelSplit, load_digits_split, split_novel
 from cvbook.dtc.estimate_k import estimate_k_for_split
 from cvbook.dtc.objective import DTCNet, pca_kmeans_init
 from cvbook.dtc.presets import MODES, DTCConfig
 from cvbook.dtc.train import DTCHistory, extract_features, make_backbone, pretrain, train_dtc
 from cvbook.metrics.clustering import clustering_scores
 
-__all__ = ["kmeans_baseline", "load_split", "run_seed", "summarise"]
+__all__ = ["kmeans_baseline", "load_split", "read_cifar_train", "run_seed", "summarise"]
 
 
-def load_split(cfg: DTCConfig, *, download: bool = False) -> NovelSplit:
-    """The data of a preset: digits, or CIFAR-10/100 training sets via torchvision
+def load_split(cfg: DTCConfig, *, download: bool = False, seed: int = 0) -> NovelSplit:
+    """The data of a preset: the jittered digits (:mod:`cvbook.data.glyphs`, drawn with
+    ``seed``), the plain 8x8 digits, or CIFAR-10/100 training sets via torchvision
     (the paper clusters the unlabelled *training* images), found in or downloaded to
     ``cfg.data_root`` (``None``: :func:`cvbook.data.paths.default_data_root`, i.e. the
     git-ignored ``data/`` of a repository checkout, else ``~/.cache/cvbook``)."""
     cfg.validate()
+    if cfg.dataset == "glyphs":
+        from cvbook.data.glyphs import GlyphConfig, load_jittered_digits_split
+
+        return load_jittered_digits_split(cfg.known, cfg.unknown,
+                                          GlyphConfig(image_size=cfg.image_size),
+                                          seed=seed)
     if cfg.dataset == "digits":
         return load_digits_split(cfg.known, cfg.unknown)
     if cfg.dataset == "fake":
@@ -36,15 +44,56 @@ def load_split(cfg: DTCConfig, *, download: bool = False) -> NovelSplit:
         classes = sorted(set(cfg.known) | set(cfg.unknown) | set(cfg.probes))
         y = torch.tensor(classes).repeat_interleave(10)
         return split_novel(x, y, cfg.known, cfg.unknown, cfg.probes)
-    import torchvision
+    cifar100 = cfg.dataset == "cifar100"
+    if download and _cifar_files(_cifar_root(cfg), cifar100)[1]:  # missing: fetch them
+        import torchvision
 
-    cls = torchvision.datasets.CIFAR10 if cfg.dataset == "cifar10" else \
-        torchvision.datasets.CIFAR100
-    root = cfg.data_root if cfg.data_root is not None else str(default_data_root())
-    ds = cls(root, train=True, download=download)
-    x, y = dataset_to_tensors(ds)
+        cls = torchvision.datasets.CIFAR10 if cfg.dataset == "cifar10" else \
+            torchvision.datasets.CIFAR100
+        cls(_cifar_root(cfg), train=True, download=True)
+    x, y = read_cifar_train(_cifar_root(cfg), cifar100=cifar100)
     return split_novel(x, y, cfg.known, cfg.unknown, cfg.probes,
                        max_per_class=cfg.max_per_class)
+
+
+def _cifar_root(cfg: DTCConfig) -> str:
+    return cfg.data_root if cfg.data_root is not None else str(default_data_root())
+
+
+def _cifar_files(root: str | Path, cifar100: bool) -> tuple[list[Path], list[str]]:
+    """The training pickles of CIFAR-10/100 under ``root`` and those missing."""
+    base = Path(root) / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
+    files = [base / "train"] if cifar100 else [base / f"data_batch_{i}" for i in range(1, 6)]
+    return files, [str(f) for f in files if not f.is_file()]
+
+
+def read_cifar_train(root: str | Path, *, cifar100: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split of CIFAR-10 (``cifar-10-batches-py/data_batch_1..5``) or
+    CIFAR-100 (``cifar-100-python/train``) from the pickle folder torchvision downloads
+    into ``root``, read directly (the format of the official archives: dicts with
+    ``data`` ``(N, 3072)`` uint8 rows and ``labels`` / ``fine_labels``), without
+    torchvision's checksum test so that a small folder of the same format can stand in
+    (:func:`load_split` asks torchvision to download only when files are missing).
+
+    Returns:
+        ``(N, 3, 32, 32)`` float images in [0, 1] and ``(N,)`` int64 labels.
+    """
+    import pickle
+
+    files, missing = _cifar_files(root, cifar100)
+    if missing:
+        raise FileNotFoundError(f"CIFAR files not found: {missing}; pass download=True "
+                                "(or run the notebook with a data_root holding them)")
+    data, labels = [], []
+    for f in files:
+        with open(f, "rb") as fh:
+            entry = pickle.load(fh, encoding="latin1")
+        data.append(np.asarray(entry["data"], dtype=np.uint8))
+        labels.extend(entry["fine_labels" if cifar100 else "labels"])
+    arr = np.concatenate(data).reshape(-1, 3, 32, 32)
+    return (torch.from_numpy(arr).float().div_(255.0),
+            torch.as_tensor(labels, dtype=torch.int64))
 
 
 def kmeans_baseline(features: torch.Tensor, y: torch.Tensor, k: int, *, pca_dim: int | None
@@ -97,7 +146,7 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
                    lr=cfg.pretrain_lr, batch_size=cfg.batch_size, generator=gen,
                    progress=progress, **aug)
     feats = extract_features(backbone, s.x_unlab)
-    init = pca_kmeans_init(feats, k, n_init=cfg.n_init, seed=seed)
+    init = pca_kmeans_init(feats, k, n_init=cfg.n_init, seed=seed, rescale=cfg.rescale)
     scores["k-means, transferred features"] = clustering_scores(s.y_unlab.cpu(),
                                                                 init.labels.cpu())
     say(f"seed {seed}: k-means on transferred features ACC "
@@ -109,7 +158,9 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
         bb.load_state_dict(state)
         net = DTCNet(bb, init).to(dev)
         h = train_dtc(net, s.x_unlab, mode=mode, epochs=cfg.epochs,
-                      warmup_epochs=cfg.warmup_epochs, update_interval=cfg.update_interval,
+                      warmup_epochs=cfg.warmup_epochs, warmup_lr=cfg.warmup_lr,
+                      update_interval=cfg.update_interval, reduction=cfg.reduction,
+                      freeze_bn=cfg.freeze_bn, milestones=cfg.milestones, gamma=cfg.gamma,
                       lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                       consistency_weight=cfg.consistency_weight,
                       rampup_length=cfg.rampup_length, ema_alpha=cfg.ema_alpha,

@@ -99,13 +99,19 @@ def target_distribution(q: torch.Tensor) -> torch.Tensor:
     return w / w.sum(1, keepdim=True)
 
 
-def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Eq. (3): ``KL(P || Q) = (1/N) sum_i sum_k p_ik log(p_ik / q_ik)`` (mean over
-    samples). ``p``, ``q``: ``(N, K)``."""
+def kl_divergence(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12,
+                  reduction: str = "batchmean") -> torch.Tensor:
+    """Eq. (3): ``KL(P || Q) = sum_i sum_k p_ik log(p_ik / q_ik)``, divided by ``N``
+    (``reduction="batchmean"``, the paper's per-sample mean) or by ``N * K``
+    (``"mean"``: what the official code computes, ``F.kl_div(q.log(), p)`` with
+    PyTorch's default element-wise reduction). ``p``, ``q``: ``(N, K)``."""
     s = Shapes()
     s.check(p, "p", "N K", floating=True)
     s.check(q, "q", "N K", floating=True)
-    return (p * (torch.log(p.clamp_min(eps)) - torch.log(q.clamp_min(eps)))).sum(1).mean()
+    if reduction not in ("batchmean", "mean"):
+        raise ValueError(f"reduction must be 'batchmean' or 'mean', got {reduction!r}")
+    terms = p * (torch.log(p.clamp_min(eps)) - torch.log(q.clamp_min(eps)))
+    return terms.sum(1).mean() if reduction == "batchmean" else terms.mean()
 
 
 class DTCNet(nn.Module):

@@ -29,7 +29,7 @@ from cvbook.image.augment import shift_flip_noise as augment
 from cvbook.metrics.clustering import cluster_acc
 from cvbook.nn.classifiers import Classifier
 
-__all__ = ["DTCHistory", "augment", "extract_features", "make_backbone", "predict",
+__all__ = ["DTCHistory", "PooledCNN", "augment", "extract_features", "make_backbone", "predict",
            "pretrain", "train_dtc"]
 
 
@@ -41,10 +41,44 @@ def _index_batches(n: int, batch_size: int, generator: torch.Generator,
                          generator=generator)
 
 
+class PooledCNN(nn.Module):
+    """Three conv-BN-ReLU blocks (``width``, ``2 width``, ``4 width`` channels) with 2x2
+    max-pooling after the first two, global average pooling: ``(N, C, S, S) -> (N, 4
+    width)`` features (``out_dim``), not normalised.
+
+    The backbone of the jittered-digits preset: the global pooling gives the features
+    the invariance to position that the jitter needs, and unnormalised features let the
+    linear head of pre-training reach large logits (with unit-norm features and a
+    plain linear head the cross-entropy stays near ``ln C`` for many epochs, the flat
+    curve of the chapter's first version).
+    """
+
+    def __init__(self, in_channels: int = 1, width: int = 32) -> None:
+        super().__init__()
+        from cvbook.nn.blocks import conv_bn_relu
+
+        self.in_channels = check_int(in_channels, "in_channels", min_value=1)
+        width = check_int(width, "width", min_value=1)
+        self.features = nn.Sequential(
+            *conv_bn_relu(in_channels, width, inplace=False), nn.MaxPool2d(2),
+            *conv_bn_relu(width, 2 * width, inplace=False), nn.MaxPool2d(2),
+            *conv_bn_relu(2 * width, 4 * width, inplace=False),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.out_dim = 4 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x", shape=(None, self.in_channels, None, None), floating=True)
+        return self.features(x)
+
+
 def make_backbone(cfg: DTCConfig, in_channels: int) -> nn.Module:
-    """The preset's feature extractor (``out_dim`` attribute gives its size)."""
+    """The preset's feature extractor (``out_dim`` attribute gives its size):
+    ``"pooled"`` :class:`PooledCNN`, ``"cnn"`` :class:`cvbook.nn.SmallCNN` (flattened,
+    L2-normalised), ``"resnet18"`` the CIFAR ResNet-18."""
     from cvbook.nn.backbones import SmallCNN, cifar_resnet18
 
+    if cfg.backbone == "pooled":
+        return PooledCNN(in_channels, cfg.width)
     if cfg.backbone == "cnn":
         return SmallCNN(in_channels, cfg.width, cfg.image_size)
     return cifar_resnet18(in_channels)
@@ -113,10 +147,12 @@ class DTCHistory:
     ``history``: the :class:`~cvbook.core.History` of the loop (loss, ``kl``,
     ``consistency``); ``acc``: unlabelled ACC after each epoch (when labels were given);
     ``embeddings``: ``(E+1, N, K)`` embeddings before training and after each epoch
-    (when tracked); ``pred``: final ``(N,)`` cluster ids; ``q``: final ``(N, K)``.
+    (when tracked); ``pred``: final ``(N,)`` cluster ids; ``q``: final ``(N, K)``;
+    ``warmup``: how many of the epochs are warm-up epochs (they come first).
     """
 
     history: History
+    warmup: int = 0
     acc: list[float] = field(default_factory=list)
     embeddings: torch.Tensor | None = None
     pred: torch.Tensor | None = None
@@ -131,35 +167,62 @@ def predict(net: DTCNet, x: torch.Tensor, batch_size: int = 512
 
 
 def train_dtc(net: DTCNet, x: torch.Tensor, *, mode: str = "none", epochs: int = 40,
-              warmup_epochs: int = 10, update_interval: int = 5, lr: float = 0.05,
-              weight_decay: float = 1e-4, batch_size: int = 128,
-              consistency_weight: float = 10.0, rampup_length: int = 20,
+              warmup_epochs: int = 10, warmup_lr: float = 0.1, update_interval: int = 5,
+              lr: float = 0.05, weight_decay: float = 1e-4, batch_size: int = 128,
+              consistency_weight: float = 10.0, rampup_length: int = 5,
               ema_alpha: float = 0.6, max_shift: int = 1, noise_std: float = 0.05,
-              flip: bool = False, y: torch.Tensor | None = None,
+              flip: bool = False, reduction: str = "mean", freeze_bn: bool = False,
+              milestones: tuple[int, ...] = (), gamma: float = 0.5,
+              y: torch.Tensor | None = None,
               track_embeddings: bool = False, generator: torch.Generator | None = None,
               progress: bool = True) -> DTCHistory:
-    """Steps 3-4: train ``net`` on the unlabelled images ``x`` ``(N, C, H, W)``.
+    """Steps 3-4: train ``net`` on the unlabelled images ``x`` ``(N, C, H, W)``, on the
+    schedule of the official code (k-han/DTC, ``cifar10_DTC.py``).
 
-    Loss per batch: ``KL(p || q(x'))`` (eq. 3) with the target ``p`` (eq. 2) held
-    fixed for ``warmup_epochs`` and recomputed on the whole set every
-    ``update_interval`` epochs after that; plus, with weight ``w(t)``
-    (:func:`rampup_weight`),
+    1. **Warm-up**: ``warmup_epochs`` epochs (SGD, ``warmup_lr``) of ``KL(p || q(x'))``
+       (eq. 3) alone, with the target ``p`` (eq. 2) of the k-means initialisation held
+       fixed; then ``p`` is recomputed from the whole set. The warm-up epochs come
+       *before* the ``epochs`` of the main phase (not inside them) and carry no
+       consistency term.
+    2. **Main phase**: ``epochs`` epochs (a fresh SGD, ``lr``) of ``KL + w(t) * cons``
+       with ``w(t)`` = :func:`rampup_weight` (``t`` = main-phase epoch, ramp of
+       ``rampup_length`` epochs up to ``consistency_weight``); ``p`` is recomputed from
+       the eval-mode predictions after main epochs ``0, update_interval, 2 *
+       update_interval, ...``:
 
-    * ``"pi"``: ``MSE(q(x'), q(x''))`` between two augmentations ``x'``, ``x''``;
-    * ``"te"``: ``MSE(q(x'), Q_i)`` against the per-sample temporal ensemble ``Q``;
-    * ``"tep"``: as ``"te"``, and the target ``p`` is built from ``Q`` instead of ``q``;
-    * ``"none"``: plain DEC (with augmentation).
+       * ``"none"``: plain DEC (with augmentation), no consistency term;
+       * ``"pi"``: ``cons = MSE(q(x'), q(x''))`` between two augmentations;
+       * ``"te"``: ``cons = MSE(q(x'), Z_i)`` against the bias-corrected per-sample
+         EMA ``Z`` (momentum ``ema_alpha``) of the training predictions of past epochs
+         (zeros in the first epoch, as the official code);
+       * ``"tep"``: no consistency term; the target ``p`` is built (eq. 2, sharpened)
+         from the bias-corrected EMA of the eval-mode predictions of every epoch
+         instead of from the last ones.
+
+    ``reduction``: ``"mean"`` averages the KL and the MSE over all ``N * K`` elements as
+    the official code does (``F.kl_div`` / ``F.mse_loss`` defaults); ``"batchmean"``
+    sums the KL over clusters (the paper's eq. 3 per sample, ``K`` times larger) while
+    the MSE stays element-wise.
 
     Args:
+        milestones, gamma: main-phase epochs at which the learning rate is multiplied
+            by ``gamma`` (the official CIFAR-100 script: 20, 40, 60, 80 and 0.5).
+        freeze_bn: keep the batch-norm layers in eval mode (statistics of the
+            pre-training) while training; the official code trains them (``False``).
         y: optional ``(N,)`` true labels, used only to log ACC per epoch.
         track_embeddings: keep the embeddings after every epoch (for an explorer).
         generator: seeds the batch order and augmentations.
+
+    Returns:
+        :class:`DTCHistory` whose ``history`` and ``acc`` run over the warm-up epochs
+        followed by the main epochs (``warmup`` = their number).
     """
     if not isinstance(net, DTCNet):
         raise TypeError(f"net must be a DTCNet, got {type(net).__name__}")
     s = Shapes()
     s.check(x, "x", "N C H W", floating=True)
     mode = check_choice(mode, "mode", MODES)
+    reduction = check_choice(reduction, "reduction", ("mean", "batchmean"))
     n = x.shape[0]
     if n == 0:
         raise ValueError("x is empty: there is nothing to cluster")
@@ -175,45 +238,78 @@ def train_dtc(net: DTCNet, x: torch.Tensor, *, mode: str = "none", epochs: int =
     aug = dict(max_shift=max_shift, noise_std=noise_std, flip=flip, generator=aug_gen)
 
     _, q0 = predict(net, x)
-    st: dict[str, Any] = {"p": target_distribution(q0), "epoch": 0,
+    st: dict[str, Any] = {"p": target_distribution(q0), "epoch": 0, "warm": True,
                           "epoch_q": torch.zeros(n, k, device=dev)}
     ens = TemporalEnsemble(n, k, ema_alpha, device=dev)
-    out = DTCHistory(History())
+    out = DTCHistory(History(), warmup=warmup_epochs)
     snaps = [predict(net, x)[0].cpu()] if track_embeddings else []
-
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
 
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor]):
         (idx,) = batch
         _, q1 = model(augment(x[idx], **aug))
-        kl = kl_divergence(st["p"][idx], q1)
+        kl = kl_divergence(st["p"][idx], q1, reduction=reduction)
+        zero = q1.sum() * 0.0
+        if st["warm"] or mode in ("none", "tep"):
+            return kl, {"kl": kl.detach(), "consistency": zero.detach()}
         w = rampup_weight(st["epoch"], rampup_length, consistency_weight)
         if mode == "pi":
             _, q2 = model(augment(x[idx], **aug))
             cons = F.mse_loss(q1, q2)
-        elif mode in ("te", "tep"):
+        else:  # "te"
             st["epoch_q"][idx] = q1.detach()
-            cons = F.mse_loss(q1, ens.value[idx]) if ens.steps else q1.sum() * 0.0
-        else:
-            cons = q1.sum() * 0.0
+            cons = F.mse_loss(q1, ens.value[idx])
         return kl + w * cons, {"kl": kl.detach(), "consistency": cons.detach()}
 
-    def on_epoch_end(epoch: int, hist: History) -> None:
-        if mode in ("te", "tep"):
-            ens.update(st["epoch_q"])
+    def log_epoch() -> torch.Tensor:
         z, q = predict(net, x)
         if track_embeddings:
             snaps.append(z.cpu())
         if y is not None:
             out.acc.append(cluster_acc(y, q.argmax(1)))
-        nxt = epoch + 1
-        st["epoch"] = nxt
-        if nxt >= warmup_epochs and (nxt - warmup_epochs) % update_interval == 0:
+        return q
+
+    def on_warm_end(epoch: int, hist: History) -> None:
+        q = log_epoch()
+        if epoch == warmup_epochs - 1:
+            st["p"] = target_distribution(q)
+
+    def on_epoch_end(epoch: int, hist: History) -> None:
+        if mode == "te":
+            ens.update(st["epoch_q"])
+        q = log_epoch()
+        if mode == "tep":
+            ens.update(q)
+        st["epoch"] = epoch + 1
+        if epoch % update_interval == 0:
             st["p"] = target_distribution(ens.value if mode == "tep" else q)
 
-    out.history = fit(net, _index_batches(n, batch_size, gen, dev), loss_fn, opt,
-                      epochs=epochs, progress=progress, desc=f"DTC ({mode})",
-                      on_epoch_end=on_epoch_end)
+    def batches():
+        return _index_batches(n, batch_size, gen, dev)
+
+    def set_mode(model: nn.Module) -> None:
+        model.train()
+        if freeze_bn:
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    hist = History()
+    if warmup_epochs:
+        opt_w = torch.optim.SGD(net.parameters(), lr=warmup_lr, momentum=0.9,
+                                weight_decay=weight_decay)
+        hist = fit(net, batches(), loss_fn, opt_w, epochs=warmup_epochs, progress=progress,
+                   desc=f"DTC ({mode}) warm-up", on_epoch_end=on_warm_end,
+                   set_mode=set_mode)
+    st["warm"] = False
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma) \
+        if milestones else None
+    main = fit(net, batches(), loss_fn, opt, epochs=epochs, progress=progress, scheduler=sched,
+               desc=f"DTC ({mode})", on_epoch_end=on_epoch_end, set_mode=set_mode)
+    hist.loss.extend(main.loss)
+    for key, vals in main.metrics.items():
+        hist.metrics.setdefault(key, []).extend(vals)
+    out.history = hist
     z, q = predict(net, x)
     out.q, out.pred = q, q.argmax(1)
     if track_embeddings:
