@@ -231,7 +231,7 @@ def _smooth_max_by_hand(p, size, step, sigma, yy, xx, T=20.0):
     return float((t * torch.softmax(T * t, 0)).sum())
 
 
-@pytest.mark.parametrize("size,step,sigma,bound", [((10, 13), 3, 4.0, 1e-5),
+@pytest.mark.parametrize("size,step,sigma,bound", [((10, 13), 3, 4.0, 1e-4),
                                                    ((64, 64), 4, 8.0, 0.005)])
 def test_smooth_mask_matches_brute_force_over_all_grid_points(size, step, sigma, bound):
     """The windowed smooth max (radius 1 + ceil(σ/step), TorchRay's) against the
@@ -269,14 +269,14 @@ def test_smooth_mask_lives_on_the_image():
     p = torch.zeros(1, 1, *gen.grid)
     p[0, 0, 0, 0] = 1
     m = gen(p)[0, 0]
-    assert tuple(int(i) for i in divmod(int(m.argmax()), m.shape[1])) == (gen.margin,
-                                                                          gen.margin)
+    assert abs(float(m[gen.margin, gen.margin]) - float(m.max())) < 1e-6   # the peak
+    assert float(m[-1, -1]) < 1e-3                                          # far corner
 
 
 def test_smooth_mask_gradient_and_substeps():
     gen = SmoothMask((12, 12), step=3, sigma=4.0)
     p = torch.rand(2, 1, *gen.grid, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(gen._generate, (p,))
+    assert torch.autograd.gradcheck(gen._generate, (p,), fast_mode=True)
     sub = SmoothMask((12, 12), step=3, sigma=4.0, substeps=1)
     assert sub(p.detach().float()).shape == gen(p.detach().float()).shape
 
