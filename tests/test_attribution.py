@@ -219,27 +219,85 @@ def test_segmentation_model_with_reward_callable():
 
 
 # ----------------------------------------------------------------------------- extremal
-def test_smooth_mask_matches_brute_force():
-    gen = SmoothMask((10, 10), step=3, sigma=4.0, temperature=20.0)
-    p = torch.rand(2, 1, *gen.grid, generator=torch.Generator().manual_seed(0))
-    m = gen(p)
-    assert m.shape == (2, 1, *gen.full)
-    r, s = gen.radius, gen.step
-    for b, (yy, xx) in [(0, (0, 0)), (1, (7, 12)), (0, (17, 5)), (1, (11, 11))]:
-        cy, cx, oy, ox = yy // s, xx // s, yy % s, xx % s
-        vals = []
-        for dy in range(-r, r + 1):
-            for dx in range(-r, r + 1):
-                iy, ix = cy + dy, cx + dx
-                pv = p[b, 0, iy, ix] if 0 <= iy < gen.grid[0] and 0 <= ix < gen.grid[1] else 0.0
-                d = math.hypot(dy * s - oy, dx * s - ox) / gen.sigma
-                vals.append(math.exp(-2 * max(0.0, d - 0.5) ** 2) * float(pv))
-        t = torch.tensor(vals)
-        want = (t * torch.softmax(20 * t, 0)).sum()
-        torch.testing.assert_close(m[b, 0, yy, xx], want, rtol=1e-5, atol=1e-6)
-    assert gen.crop(m).shape == (2, 1, 10, 10)
-    ones = gen(torch.ones(1, 1, *gen.grid))
-    assert gen.crop(ones).min() > 0.95  # a smooth (not hard) max of weights <= 1
+def _smooth_max_by_hand(p, size, step, sigma, yy, xx, T=20.0):
+    """Eq. 7-9 at full-frame pixel (yy, xx), over every grid point (plain Python)."""
+    m = math.ceil(sigma)
+    vals = []
+    for iy in range(p.shape[0]):
+        for ix in range(p.shape[1]):
+            d = math.hypot(iy * step - (yy - m), ix * step - (xx - m)) / sigma
+            vals.append(math.exp(-2 * max(0.0, d - 0.5) ** 2) * float(p[iy, ix]))
+    t = torch.tensor(vals, dtype=torch.float64)
+    return float((t * torch.softmax(T * t, 0)).sum())
+
+
+@pytest.mark.parametrize("size,step,sigma,bound", [((10, 13), 3, 4.0, 1e-4),
+                                                   ((64, 64), 4, 8.0, 0.005)])
+def test_smooth_mask_matches_brute_force_over_all_grid_points(size, step, sigma, bound):
+    """The windowed smooth max (radius 1 + ceil(σ/step), TorchRay's) against the
+    definition over *all* grid points: every pixel of the frame, random, single-bump and
+    all-ones parameters. A window of ceil(σ/step) rings (the old radius) fails this."""
+    gen = SmoothMask(size, step=step, sigma=sigma, temperature=20.0)
+    assert gen.grid == (math.ceil(size[0] / step), math.ceil(size[1] / step))  # image only
+    assert gen.radius == 1 + math.ceil(sigma / step)
+    g = torch.Generator().manual_seed(0)
+    one = torch.zeros(1, 1, *gen.grid)
+    one[0, 0, gen.grid[0] // 2, gen.grid[1] // 2] = 1
+    for p in (torch.rand(2, 1, *gen.grid, generator=g), one, torch.ones(1, 1, *gen.grid)):
+        m = gen(p)
+        assert m.shape == (p.shape[0], 1, *gen.full)
+        brute = A.smooth_max_brute_force(p, size, step=step, sigma=sigma)
+        assert (m - brute).abs().max() < bound
+    # the brute force itself against plain Python at a few pixels
+    p = torch.rand(1, 1, *gen.grid, generator=g)
+    brute = A.smooth_max_brute_force(p, size, step=step, sigma=sigma)
+    for yy, xx in [(0, 0), (5, 7), (gen.full[0] - 1, 3)]:
+        assert abs(float(brute[0, 0, yy, xx])
+                   - _smooth_max_by_hand(p[0, 0], size, step, sigma, yy, xx)) < 1e-5
+    # the old cut-off, ceil(σ/step) rings, fails the same comparison (its hard edge)
+    short = SmoothMask(size, step=step, sigma=sigma, radius=math.ceil(sigma / step))
+    assert (short(one) - A.smooth_max_brute_force(one, size, step=step, sigma=sigma)
+            ).abs().max() > 2 * bound
+    assert gen.crop(gen(torch.ones(1, 1, *gen.grid))).min() > 0.95
+
+
+def test_smooth_mask_lives_on_the_image():
+    """No parameter in the margin: zero parameters give a zero mask, and a bump at the
+    corner grid point peaks at image pixel (0, 0), i.e. at (m, m) of the frame."""
+    gen = SmoothMask((16, 16), step=4, sigma=5.0)
+    assert gen(torch.zeros(1, 1, *gen.grid)).abs().max() < 1e-6
+    p = torch.zeros(1, 1, *gen.grid)
+    p[0, 0, 0, 0] = 1
+    m = gen(p)[0, 0]
+    assert abs(float(m[gen.margin, gen.margin]) - float(m.max())) < 1e-6   # the peak
+    assert float(m[-1, -1]) < 1e-3                                          # far corner
+
+
+def test_smooth_mask_gradient_and_substeps():
+    gen = SmoothMask((12, 12), step=3, sigma=4.0)
+    p = torch.rand(2, 1, *gen.grid, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gen._generate, (p,), fast_mode=True)
+    sub = SmoothMask((12, 12), step=3, sigma=4.0, substeps=1)
+    assert sub(p.detach().float()).shape == gen(p.detach().float()).shape
+
+
+def test_ranking_penalty_topk_is_the_sorted_definition():
+    from cvbook.attribution.extremal import ranking_penalty, ranking_penalty_topk
+    g = torch.Generator().manual_seed(0)
+    v = torch.rand(3, 500, generator=g, dtype=torch.float64)
+    v[0, :100] = 1.0                       # ties
+    areas = torch.tensor([0.05, 0.2, 0.5], dtype=torch.float64)
+    ref = area_reference(areas, 500, 400)
+    ones = ref.sum(1).long()
+    a = ranking_penalty(v, ref)
+    vv = v.clone().requires_grad_(True)
+    b = ranking_penalty_topk(vv, ones, int(ones.max()))
+    torch.testing.assert_close(a, b.detach())
+    vs = v.clone().requires_grad_(True)
+    ranking_penalty(vs, ref).sum().backward()
+    b.sum().backward()
+    # ties (row 0) may split the gradient differently: both are valid subgradients
+    torch.testing.assert_close(vv.grad[1:], vs.grad[1:])
 
 
 def test_perturbation_interpolates_levels():

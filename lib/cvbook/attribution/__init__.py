@@ -40,6 +40,7 @@ from cvbook.attribution.extremal import (
     extremal_perturbation,
     gaussian_blur,
     invert_features,
+    smooth_max_brute_force,
 )
 from cvbook.attribution.normgrad import (
     adversarial_locations,
@@ -61,7 +62,8 @@ from cvbook.attribution.presets import (
 
 __all__ = [
     "AGGREGATIONS", "EXTREMAL_PRESETS", "ExtremalConfig", "NORMGRAD_PRESETS", "NormGradConfig",
-    "ChannelResult", "ExtremalResult", "SmoothMask", "adversarial_locations",
+    "ChannelResult", "ExtremalResult", "SmoothMask", "smooth_max_brute_force",
+    "adversarial_locations",
     "blur_pyramid", "channel_extremal_perturbation", "class_sensitivity", "combine_maps",
     "contrastive_excitation_backprop", "conv_contribution_norms", "deconvnet",
     "excitation_backprop", "extremal_perturbation", "gaussian_blur", "get_module",

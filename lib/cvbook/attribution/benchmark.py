@@ -34,6 +34,21 @@ class PointingTable:
     hits: dict[str, torch.Tensor]
     n_all: int
     n_difficult: int
+    _difficult: torch.Tensor | None = None
+
+    def interval(self, name: str, subset: str = "all", z: float = 1.96
+                 ) -> tuple[float, float]:
+        """95% Wilson interval of the plain hit rate of ``name`` on ``subset`` (the table's
+        accuracy is the mean of per-class rates; with balanced classes the two agree)."""
+        h = self.hits[name].float()
+        if subset == "difficult":
+            h = h[self._difficult]
+        n = max(int(h.numel()), 1)
+        p = float(h.mean()) if h.numel() else 0.0
+        den = 1 + z * z / n
+        c = (p + z * z / (2 * n)) / den
+        half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / den
+        return max(0.0, c - half), min(1.0, c + half)
 
     def rows(self, digits: int = 2) -> list[tuple[str, float, float]]:
         """``[(method, all, difficult)]`` rounded, in insertion order."""
@@ -43,12 +58,15 @@ class PointingTable:
     def markdown(self, paper: Mapping[str, tuple[float, float]] | None = None,
                  digits: int = 2) -> str:
         """A Markdown table, with the paper's ``(all, difficult)`` numbers beside ours."""
-        head = "| method | all | difficult |" + (" paper all | paper difficult |" if paper
-                                                   else "")
+        head = ("| method | all (95% CI) | difficult (95% CI) |"
+                + (" paper all | paper difficult |" if paper else ""))
         sep = "|---|---|---|" + ("---|---|" if paper else "")
         lines = [head, sep]
         for name, a, d in self.rows(digits):
-            row = f"| {name} | {a:.{digits}f} | {d:.{digits}f} |"
+            la, ha = self.interval(name, "all")
+            ld, hd = self.interval(name, "difficult")
+            row = (f"| {name} | {a:.{digits}f} ({la:.{digits}f}–{ha:.{digits}f}) | "
+                   f"{d:.{digits}f} ({ld:.{digits}f}–{hd:.{digits}f}) |")
             if paper:
                 p = paper.get(name)
                 row += f" {p[0]:.1f} | {p[1]:.1f} |" if p else " – | – |"
@@ -98,4 +116,5 @@ def pointing_benchmark(model: nn.Module, images: torch.Tensor, masks: torch.Tens
         acc = game.accuracy()
         res_all[name], res_diff[name] = acc["all"], acc["difficult"]
     return PointingTable(all=res_all, difficult=res_diff, hits=hits, n_all=n,
-                         n_difficult=int(difficult.sum()))
+                         n_difficult=int(difficult.sum()),
+                         _difficult=difficult.bool().cpu())

@@ -22,12 +22,10 @@ channels encode.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cvbook.attribution.core import (
@@ -37,6 +35,11 @@ from cvbook.attribution.core import (
     preserve_model,
     reward,
     target_indices,
+)
+from cvbook.attribution.smooth_mask import (  # noqa: F401  (re-exported)
+    SmoothMask,
+    _SmoothMax,
+    smooth_max_brute_force,
 )
 from cvbook.core.validate import check_choice, check_float, check_int, check_tensor
 from cvbook.image.filters import blur_pyramid, gaussian_blur, gaussian_kernel1d  # noqa: F401
@@ -79,83 +82,18 @@ def apply_perturbation(pyramid: torch.Tensor, mask: torch.Tensor, index: torch.T
 
 
 # --------------------------------------------------------------------------- smooth masks
-class SmoothMask(nn.Module):
-    """The smooth mask family of the paper (Eq. 7-9).
-
-    Parameters ``m̄`` live on a grid of step ``step`` pixels covering the image plus a
-    margin of ``σ`` pixels on each side; the mask is the smooth max-convolution
-
-        m(u) = smax_{i: |u − u_i| small} k(u − u_i) m̄_i,
-        k(d) = exp(−2 max(0, |d|/σ − ½)²),  smax_T(t) = Σ t e^{T t} / Σ e^{T t},
-
-    over the ``(2r+1)²`` grid points around ``u`` (``r = ceil(σ/step)``). The mask is
-    computed on the full frame (with margin); :meth:`crop` cuts the image part.
-
-    Args:
-        size: image ``(H, W)``.
-        step: grid step in pixels (7 at 224 px in the paper).
-        sigma: kernel width ``σ`` in pixels (21 at 224 px), also the margin.
-        temperature: ``T`` of the smooth max (20).
-        substeps: evaluate the smooth max at ``substeps × substeps`` points per grid
-            cell and upsample bilinearly (``None`` = ``step``: every pixel, exact). A
-            CPU economy: ``step / substeps`` times fewer kernel evaluations per axis.
-        device: where the kernel weights live.
-    """
-
-    def __init__(self, size: Sequence[int], *, step: int = 7, sigma: float = 21.0,
-                 temperature: float = 20.0, substeps: int | None = None,
-                 device: torch.device | str = "cpu") -> None:
-        super().__init__()
-        self.H, self.W = check_int(size[0], "size[0]", min_value=1), check_int(
-            size[1], "size[1]", min_value=1)
-        self.step = check_int(step, "step", min_value=1)
-        self.sigma = check_float(sigma, "sigma", min_value=0.0, open_min=True)
-        self.temperature = check_float(temperature, "temperature", min_value=0.0,
-                                       open_min=True)
-        self.margin = math.ceil(self.sigma)
-        self.full = (self.H + 2 * self.margin, self.W + 2 * self.margin)
-        self.grid = (math.ceil(self.full[0] / self.step), math.ceil(self.full[1] / self.step))
-        self.radius = math.ceil(self.sigma / self.step)
-        self.substeps = self.step if substeps is None else check_int(
-            substeps, "substeps", min_value=1, max_value=self.step)
-        r, s, q = self.radius, self.step, self.substeps
-        d = torch.arange(-r, r + 1, dtype=torch.float32, device=device) * s   # neighbour
-        # offsets of the evaluation points inside a cell (centres of q sub-blocks)
-        o = (torch.arange(q, dtype=torch.float32, device=device) + 0.5) * (s / q) - 0.5
-        dy = d[:, None, None, None] - o[None, None, :, None]                   # (K1,1,s,1)
-        dx = d[None, :, None, None] - o[None, None, None, :]                   # (1,K1,1,s)
-        dist = torch.sqrt(dy ** 2 + dx ** 2) / self.sigma                      # (K1,K1,q,q)
-        weight = torch.exp(-2 * (dist - 0.5).clamp(min=0) ** 2)
-        self.register_buffer("weight", weight.reshape((2 * r + 1) ** 2, q * q))
-
-    @property
-    def num_pixels_full(self) -> int:
-        return self.full[0] * self.full[1]
-
-    def forward(self, params: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, gh, gw)`` parameters in [0, 1] -> ``(B, 1, H + 2σ, W + 2σ)`` mask."""
-        check_tensor(params, "params", shape=(None, 1, *self.grid))
-        B = params.shape[0]
-        r, s, q = self.radius, self.step, self.substeps
-        gh, gw = self.grid
-        nb = F.unfold(params, 2 * r + 1, padding=r)                  # (B, K, gh*gw)
-        t = nb[:, :, None, :] * self.weight.to(params.dtype)[None, :, :, None]
-        w = torch.softmax(self.temperature * t, dim=1)             # smax weights over K
-        m = (w * t).sum(1)                                          # (B, q*q, gh*gw)
-        m = m.view(B, q, q, gh, gw).permute(0, 3, 1, 4, 2).reshape(B, 1, gh * q, gw * q)
-        if q != s:
-            m = F.interpolate(m, scale_factor=s / q, mode="bilinear", align_corners=False)
-        return m[..., :self.full[0], :self.full[1]]
-
-    def crop(self, mask: torch.Tensor) -> torch.Tensor:
-        """The image part ``(B, 1, H, W)`` of a full mask."""
-        p = self.margin
-        return mask[..., p:p + self.H, p:p + self.W]
+AREA_CONVENTIONS = ("image", "frame")
 
 
 def area_reference(areas: torch.Tensor, num_pixels: int, image_pixels: int) -> torch.Tensor:
     """Sorted reference masks ``r_a`` (paper Eq. 6): ``(A,) -> (A, num_pixels)``, zeros
-    followed by ``round(a · image_pixels)`` ones (the area is a fraction of the image)."""
+    followed by ``round(a · image_pixels)`` ones.
+
+    The paper counts the area as a fraction of the image, ``a|Ω|`` ones
+    (``image_pixels = H·W``) over the vector of the full mask with its margin
+    (``num_pixels``); TorchRay counts ``a`` of the padded frame
+    (``image_pixels = num_pixels``), a mask ``(H+2m)(W+2m)/(HW)`` times larger.
+    """
     ones = (areas * image_pixels).round().long().clamp(max=num_pixels)
     idx = torch.arange(num_pixels, device=areas.device)
     return (idx[None] >= (num_pixels - ones)[:, None]).float()
@@ -163,8 +101,31 @@ def area_reference(areas: torch.Tensor, num_pixels: int, image_pixels: int) -> t
 
 def ranking_penalty(values: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """The area constraint of paper Eq. 6, ``‖vecsort(m) − r_a‖² / |Ω|``, per row:
-    ``(B, P)`` mask values and ``(B, P)`` sorted references -> ``(B,)``."""
+    ``(B, P)`` mask values and ``(B, P)`` sorted references -> ``(B,)``. The definition
+    (a full sort); :func:`ranking_penalty_topk` is the same number, faster."""
     return ((values.sort(dim=1).values - ref) ** 2).mean(1)
+
+
+def ranking_penalty_topk(values: torch.Tensor, ones: torch.Tensor, k_max: int
+                         ) -> torch.Tensor:
+    """Eq. 6 without the full sort: for a binary reference with ``n`` ones,
+    ``‖vecsort(m) − r_a‖² = Σ m² − 2·(sum of the n largest m) + n`` exactly, and only the
+    ``n`` largest values need ranking (a top-k).
+
+    Args:
+        values: ``(B, P)`` mask values.
+        ones: ``(B,)`` int number of ones of each row's reference.
+        k_max: ``max(ones)`` as a Python int (given once, so that no step syncs).
+
+    Returns:
+        ``(B,)`` the penalty, equal to :func:`ranking_penalty`.
+    """
+    P = values.shape[1]
+    if k_max <= 0:
+        return values.pow(2).mean(1)
+    top = values.topk(k_max, dim=1, sorted=True).values                  # (B, k_max)
+    head = torch.arange(k_max, device=values.device)[None] < ones[:, None]
+    return (values.pow(2).sum(1) - 2 * (top * head).sum(1) + ones.to(values.dtype)) / P
 
 
 def _ascent_step(opt: torch.optim.Optimizer, params: torch.Tensor, energy: torch.Tensor
@@ -186,8 +147,9 @@ class ExtremalResult:
     Attributes:
         masks: ``(N, A, H, W)`` the image part of each extremal mask, in [0, 1].
         areas: ``(A,)`` the target areas.
-        mask_areas: ``(N, A)`` achieved area: the full mask's sum (margin included, the
-            constrained quantity) over the image's pixel count.
+        mask_areas: ``(N, A)`` achieved area, the constrained quantity: the full mask's
+            sum (margin included) over the image's pixel count (``"image"`` convention,
+            the paper) or over the frame's (``"frame"``, TorchRay).
         image_areas: ``(N, A)`` the mean of the image part of the mask.
         rewards: ``(N, A)`` the final reward ``Φ(m_a ⊗ x)`` (for "delete" the reward of
             the deleted image; for "dual" preserve minus delete).
@@ -241,6 +203,24 @@ def _class_reward(output: torch.Tensor, target: Target, kind: str) -> torch.Tens
     return own - others
 
 
+def _fast_reward(target: Target, kind: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The reward of the optimisation loop, for targets already checked: no validation,
+    no host sync (``target`` is an ``(B,)`` index tensor or a callable)."""
+    if not isinstance(target, torch.Tensor):
+        def call(out: torch.Tensor) -> torch.Tensor:
+            return target(out).float()  # type: ignore[operator]
+        return call
+    idx = target[:, None]
+
+    def score(out: torch.Tensor) -> torch.Tensor:
+        s = out.float().flatten(2).mean(2) if out.ndim > 2 else out.float()
+        own = s.gather(1, idx)[:, 0]
+        if kind == "simple":
+            return own
+        return own - s.scatter(1, idx, float("-inf")).amax(1)
+    return score
+
+
 def _repeat_target(target: Target, n: int, a: int, device: torch.device) -> Target:
     idx = target_indices(target, n, device)
     return target if idx is None else idx.repeat_interleave(a)
@@ -254,6 +234,7 @@ def extremal_perturbation(
     substeps: int | None = None, num_levels: int = 8, max_blur: float = 20.0,
     iterations: int = 800, lr: float = 0.01, momentum: float = 0.9, dampening: float = 0.9,
     lambda_start: float = 300.0, lambda_growth: float = 1.0035, jitter: bool = True,
+    area_convention: str = "image",
     callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> ExtremalResult:
     """Extremal perturbations (paper Eq. 4-9), all images and all areas in one batch.
@@ -277,22 +258,26 @@ def extremal_perturbation(
         lambda_start, lambda_growth: ``λ`` starts at 300 and is multiplied by 1.0035
             after every iteration.
         jitter: flip the perturbed image horizontally every other iteration.
+        area_convention: ``"image"`` (the paper: ``r_a`` holds ``a·H·W`` ones, the area
+            is a fraction of the image) or ``"frame"`` (TorchRay: ``a`` of the padded
+            frame's pixels, a larger mask); the penalty always sees the full mask.
         callback: ``callback(iteration, masks)`` after every iteration (for animations).
 
     Returns:
         An :class:`ExtremalResult`.
 
     Note:
-        The ranking penalty fixes the *sorted profile* of the mask, not its sum. A smooth
-        mask has a soft rim whose many faint pixels the squared penalty barely charges,
-        so the achieved area (``mask_areas``) tends to exceed ``a`` by a little (about
-        +0.008 at 64 px with ``sigma=8``, whatever ``λ``; chapter 01 measures it).
+        The ranking penalty fixes the *sorted profile* of the mask, not its sum; chapter
+        01 measures how far the achieved area (``mask_areas``) lands from ``a``. The
+        loop is sync-free: targets are checked once before it, the penalty uses a top-k
+        (:func:`ranking_penalty_topk`) instead of a full sort.
     """
     _check_input(input)
     check_tensor(input, "input", ndim=4, floating=True)
     check_choice(variant, "variant", VARIANTS)
     check_choice(perturbation, "perturbation", PERTURBATIONS)
     check_choice(reward_kind, "reward_kind", REWARDS)
+    check_choice(area_convention, "area_convention", AREA_CONVENTIONS)
     iterations = check_int(iterations, "iterations", min_value=1)
     for name, v in (("lr", lr), ("lambda_start", lambda_start),
                     ("lambda_growth", lambda_growth)):
@@ -318,63 +303,67 @@ def extremal_perturbation(
     else:
         pyramid = torch.stack([torch.zeros_like(x), x], 1)
     index = torch.arange(N, device=dev).repeat_interleave(A)        # (B,) image per row
-    tgt = _repeat_target(target, N, A, dev)
-    ref = area_reference(area_t, gen.num_pixels_full, H * W).repeat(N, 1)   # (B, P)
+    P = gen.num_pixels_full
+    den_pixels = H * W if area_convention == "image" else P
+    ones = (area_t * den_pixels).round().long().clamp(max=P).repeat(N)      # (B,)
+    k_max = int(ones.max())                                         # once, before the loop
     init = {"preserve": 1.0, "delete": 0.0, "dual": 0.5}[variant]
     params = torch.full((N * A, 1, *gen.grid), init, device=dev, requires_grad=True)
     opt = torch.optim.SGD([params], lr=lr, momentum=momentum, dampening=dampening)
     history = torch.zeros(iterations, N * A, device=dev)
 
-    def rewards_of(mask_img: torch.Tensor, flip: bool) -> torch.Tensor:
-        batches = []
-        if variant in ("preserve", "dual"):
-            batches.append(apply_perturbation(pyramid, mask_img, index))
-        if variant in ("delete", "dual"):
-            batches.append(apply_perturbation(pyramid, 1 - mask_img, index))
-        xin = torch.cat(batches, 0)
-        if flip:
-            xin = xin.flip(-1)
-        out = model(xin)
-        t2 = tgt if len(batches) == 1 or not isinstance(tgt, torch.Tensor) else tgt.repeat(2)
-        r = _class_reward(out, t2, reward_kind)
-        if variant == "preserve":
-            return r
-        if variant == "delete":
-            return -r
-        return r[:N * A] - r[N * A:]
-
     with preserve_model(model):
-        with torch.no_grad():
+        with torch.no_grad():   # the checked path: targets are validated here, once
             full_r = _class_reward(model(x), target, reward_kind)
             base_r = _class_reward(model(pyramid[:, 0]), target, reward_kind)
+        idx = target_indices(target, N, dev)
+        score = _fast_reward(target if idx is None else idx.repeat_interleave(A),
+                             reward_kind)
+        score2 = _fast_reward(target if idx is None else idx.repeat_interleave(A).repeat(2),
+                              reward_kind)
+
+        def rewards_of(mask_img: torch.Tensor, flip: bool) -> torch.Tensor:
+            batches = []
+            if variant in ("preserve", "dual"):
+                batches.append(apply_perturbation(pyramid, mask_img, index))
+            if variant in ("delete", "dual"):
+                batches.append(apply_perturbation(pyramid, 1 - mask_img, index))
+            xin = torch.cat(batches, 0) if len(batches) > 1 else batches[0]
+            if flip:
+                xin = xin.flip(-1)
+            out = model(xin)
+            if variant == "preserve":
+                return score(out)
+            if variant == "delete":
+                return -score(out)
+            r = score2(out)
+            return r[:N * A] - r[N * A:]
+
         lam = float(lambda_start)
         for it in range(iterations):
-            mask_full = gen(params)
+            mask_full = gen._generate(params)
             mask_img = gen.crop(mask_full)
             r = rewards_of(mask_img, flip=jitter and it % 2 == 1)
-            energy = r - lam * ranking_penalty(mask_full.flatten(1), ref)
+            energy = r - lam * ranking_penalty_topk(mask_full.flatten(1), ones, k_max)
             _ascent_step(opt, params, energy)
             history[it] = energy.detach()
             lam *= lambda_growth
             if callback is not None:
                 callback(it, mask_img.detach())
         with torch.no_grad():
-            mask_full = gen(params)
+            mask_full = gen._generate(params)
             mask_img = gen.crop(mask_full)
             if variant == "delete":
-                out = model(apply_perturbation(pyramid, 1 - mask_img, index))
-                final = _class_reward(out, tgt, reward_kind)
+                final = score(model(apply_perturbation(pyramid, 1 - mask_img, index)))
             else:
-                out = model(apply_perturbation(pyramid, mask_img, index))
-                final = _class_reward(out, tgt, reward_kind)
+                final = score(model(apply_perturbation(pyramid, mask_img, index)))
                 if variant == "dual":
-                    out_d = model(apply_perturbation(pyramid, 1 - mask_img, index))
-                    final = final - _class_reward(out_d, tgt, reward_kind)
-    img_pixels = H * W
+                    final = final - score(model(apply_perturbation(pyramid, 1 - mask_img,
+                                                                   index)))
     return ExtremalResult(
         masks=mask_img.detach().view(N, A, H, W),
         areas=area_t,
-        mask_areas=(mask_full.detach().flatten(1).sum(1) / img_pixels).view(N, A),
+        mask_areas=(mask_full.detach().flatten(1).sum(1) / den_pixels).view(N, A),
         image_areas=mask_img.detach().flatten(1).mean(1).view(N, A),
         rewards=final.view(N, A),
         full_reward=full_r,
