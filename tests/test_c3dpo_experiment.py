@@ -69,15 +69,48 @@ def test_presets_validate_with_clear_errors(tmp_path) -> None:
 
 
 def test_full_preset_checks_data_root_on_selection(tmp_path) -> None:
-    with pytest.raises(ValueError, match="the full preset needs data_root"):
+    with pytest.raises(ValueError, match="the full preset needs data_root: the folder holding "
+                                         "the official C3DPO keypoint files h36m_train.json "
+                                         "and h36m_val.json"):
         select_preset(PRESETS, "full")
-    with pytest.raises(ValueError, match=r"data_root='.*missing.json' must be a keypoint JSON "
-                                         r"file"):
-        select_preset(PRESETS, "full", data_root=str(tmp_path / "missing.json"))
-    f = tmp_path / "kp.json"
-    f.write_text("[]")
-    cfg = select_preset(PRESETS, "full", data_root=str(f))
+    with pytest.raises(ValueError, match=r"data_root='.*missing' must be a folder holding the "
+                                         r"official C3DPO keypoint files .*missing: "
+                                         r"h36m_train.json, h36m_val.json"):
+        select_preset(PRESETS, "full", data_root=str(tmp_path / "missing"))
+    for name in ("h36m_train.json", "h36m_val.json"):
+        (tmp_path / name).write_text("[]")
+    cfg = select_preset(PRESETS, "full", data_root=str(tmp_path))
     assert cfg.width == 1024 and cfg.inplane == pytest.approx(math.pi / 8)
+    assert cfg.files() == (tmp_path / "h36m_train.json", tmp_path / "h36m_val.json")
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        select_preset(PRESETS, "cpu", dataset="coco")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        select_preset(PRESETS, "cpu", optimizer="rmsprop")
+    up3d = C3DPOConfig(dataset="up3d_79kp", data_root=str(tmp_path))
+    assert up3d.files()[1].name == "up3d_79kp_test.json"
+
+
+def test_sgd_recipe_steps_the_learning_rate_down() -> None:
+    cfg = C3DPOConfig(steps=9, batch_size=4, width=8, n_blocks=0, n_basis=2, n_train=8,
+                      optimizer="sgd", lr=0.5, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(0)
+    y, v = torch.randn(8, 5, 2, generator=g), torch.ones(8, 5, dtype=torch.bool)
+    lrs = []
+    orig = torch.optim.SGD.step
+
+    def spy(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        assert self.param_groups[0]["momentum"] == 0.9
+        assert self.param_groups[0]["weight_decay"] == 5e-4
+        return orig(self, *a, **k)
+
+    torch.optim.SGD.step = spy
+    try:
+        train_c3dpo(cfg, y, v, generator=g, progress=False)
+    finally:
+        torch.optim.SGD.step = orig
+    # lr / 10 after 2/3 and after 8/9 of the steps (epochs 60 and 80 of 90)
+    assert lrs == pytest.approx([0.5] * 6 + [0.05] * 2 + [0.005])
 
 
 # ---------------------------------------------------------------------------- data

@@ -13,20 +13,31 @@ harness (the paper's protocol, Sec. 4).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
 
-from cvbook.c3dpo.model import C3DPO, c3dpo_loss, center_keypoints, flat_depth, tomasi_kanade
+from cvbook.c3dpo.model import (
+    C3DPO,
+    c3dpo_loss,
+    center_keypoints,
+    flat_depth,
+    load_keypoints_json,
+    tomasi_kanade,
+)
 from cvbook.c3dpo.presets import C3DPOConfig
 from cvbook.core.train import History, fit
 from cvbook.core.validate import Shapes, check_int
 from cvbook.data.puppet import Identity, KeypointBatch, PuppetWorld
-from cvbook.metrics.pose import canonical_consistency, depth_metrics
+from cvbook.metrics.pose import canonical_consistency, depth_metrics, group_mean, pose_errors
 
 __all__ = [
     "STEPS_PER_EPOCH",
     "evaluate_depths",
+    "evaluate_official",
+    "image_points",
+    "load_official",
     "make_model",
     "multiview_consistency",
     "predict_depths",
@@ -48,7 +59,13 @@ def puppet_split(world: PuppetWorld, n: int, cfg: C3DPOConfig, *,
     ``cfg.occlusion``); no self-occlusion."""
     occ = cfg.occlusion if occlusion is None else occlusion
     return world.sample_keypoints(n, generator=generator, occlusion=occ, noise=cfg.noise,
-                                  spread=cfg.spread, self_occlusion=False)
+                                  spread=cfg.spread, self_occlusion=False,
+                                  elevation=_elevation(cfg))
+
+
+def _elevation(cfg: C3DPOConfig) -> tuple[float, float]:
+    e = math.radians(cfg.elevation)
+    return (-e, e)
 
 
 def puppet_multiview(world: PuppetWorld, n_figures: int, n_views: int, cfg: C3DPOConfig, *,
@@ -65,7 +82,7 @@ def puppet_multiview(world: PuppetWorld, n_figures: int, n_views: int, cfg: C3DP
 
     return world.sample_keypoints(
         n_figures * n_views, generator=generator, occlusion=cfg.occlusion, noise=cfg.noise,
-        self_occlusion=False, angles=rep(poses),
+        self_occlusion=False, angles=rep(poses), elevation=_elevation(cfg),
         identity=Identity(rep(ident.bone_lengths), rep(ident.radii), rep(ident.colors)))
 
 
@@ -99,6 +116,31 @@ def split_keypoints(data: Mapping[str, torch.Tensor], n_test: int, *,
             "test_gt": None if gt is None else gt[te].to(device) / scale}
 
 
+def load_official(cfg: C3DPOConfig, *, device: torch.device | str = "cpu"
+                  ) -> dict[str, dict[str, object]]:
+    """The full preset's data: the official release's training and evaluation files
+    (``cfg.files()``: ``<dataset>_train.json``, ``<dataset>_val.json``), read with
+    :func:`~cvbook.c3dpo.model.load_keypoints_json` and left in the file's units (the
+    release feeds ``kp_loc`` to the network as stored; Phi centres it on the visible
+    mean).
+
+    Returns:
+        ``{"train": ..., "val": ...}``, each a dict with ``keypoints`` ``(N, K, 2)``,
+        ``visible`` ``(N, K)`` and, when present, ``points3d`` ``(N, K, 3)``, ``scale``
+        ``(N,)`` and ``group`` (``N`` labels), tensors on ``device``.
+    """
+    out = {}
+    for name, f in zip(("train", "val"), cfg.files()):
+        d = load_keypoints_json(f)
+        out[name] = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                     for k, v in d.items()}
+    K = {name: d["keypoints"].shape[1] for name, d in out.items()}
+    if K["train"] != K["val"]:
+        raise ValueError(f"the training and evaluation files must have the same number of "
+                         f"keypoints; got {K['train']} and {K['val']}")
+    return out
+
+
 # ---------------------------------------------------------------------------- training
 def make_model(cfg: C3DPOConfig, n_keypoints: int, *, canonicalise: bool = True,
                seed: int | None = None, device: torch.device | str = "cpu") -> C3DPO:
@@ -122,8 +164,10 @@ def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
 
     ``cfg.steps`` steps in epochs of :data:`STEPS_PER_EPOCH` mini-batches of
     ``cfg.batch_size`` samples drawn with replacement (``generator``, on the data's
-    device); Adam with a one-cycle learning-rate schedule peaking at ``cfg.lr`` (the
-    paper uses SGD; the one-cycle schedule converges within the CPU budget).
+    device), as the official release draws random samples. ``cfg.optimizer``: ``"adam"``
+    with a one-cycle learning-rate schedule peaking at ``cfg.lr`` (converges within the
+    CPU budget), or ``"sgd"``, the official recipe (momentum 0.9, weight decay
+    ``cfg.weight_decay``, learning rate / 10 after 2/3 and 8/9 of the steps).
 
     Returns:
         ``(model, history)``; the model is on the data's device.
@@ -134,20 +178,27 @@ def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
     model = make_model(cfg, y.shape[1], canonicalise=canonicalise, seed=seed,
                        device=y.device)
     epochs = max(1, cfg.steps // STEPS_PER_EPOCH)
+    per_epoch = min(cfg.steps, STEPS_PER_EPOCH)
 
     def batches(epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        idx = torch.randint(0, y.shape[0], (STEPS_PER_EPOCH, cfg.batch_size),
+        idx = torch.randint(0, y.shape[0], (per_epoch, cfg.batch_size),
                             generator=generator, device=y.device)
         return [(y[i], vis[i]) for i in idx]
 
     def loss_fn(model: C3DPO, batch: tuple[torch.Tensor, torch.Tensor]):
         return c3dpo_loss(model, *batch, eps=cfg.eps, inplane=cfg.inplane,
-                          generator=generator)
+                          n_rotations=cfg.n_rotations, generator=generator)
 
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr,
-                                                total_steps=epochs * STEPS_PER_EPOCH,
-                                                pct_start=0.1)
+    total = epochs * per_epoch
+    if cfg.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=[round(total * 60 / 90), round(total * 80 / 90)], gamma=0.1)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
+                                                    pct_start=0.1)
     if desc is None:
         desc = "C3DPO" if canonicalise else "C3DPO without Psi"
     hist = fit(model, batches, loss_fn, opt, epochs=epochs, scheduler=sched,
@@ -196,3 +247,51 @@ def multiview_consistency(models: Mapping[str, C3DPO], views: KeypointBatch,
         out[name] = canonical_consistency(shapes.reshape(n_figures, n // n_figures, -1, 3)
                                           ).mean()
     return out
+
+
+def image_points(models: Mapping[str, C3DPO], y: torch.Tensor, vis: torch.Tensor, *,
+                 rigid: str | None = "rigid factorisation",
+                 flat: str | None = "flat depth") -> dict[str, torch.Tensor]:
+    """Each method's 3D points ``(N, K, 3)`` in the image frame, as the official release
+    evaluates them (``shape_image_coord`` with ``replace_keypoints_with_input``): the
+    input ``x, y`` for visible keypoints, the reprojection (moved back by the visible
+    mean that Phi removed) for missing ones, and the predicted depth. The flat baseline
+    keeps the input ``x, y`` everywhere; Tomasi-Kanade uses its imputed measurements."""
+    s = Shapes()
+    s.check(y, "y", "N K 2", floating=True)
+    s.check(vis, "vis", "N K")
+    v = vis.to(y.dtype)
+    mean = (y * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
+    keep = vis.bool()[..., None]
+    out = {}
+    for name, m in models.items():
+        P = m.predict(y, vis)["points"]
+        xy = torch.where(keep, y, P[..., :2] + mean)
+        out[name] = torch.cat([xy, P[..., 2:]], -1)
+    if rigid is not None:
+        tk = tomasi_kanade(y, vis)
+        out[rigid] = torch.cat([y, tk["depth"][..., None]], -1)
+    if flat is not None:
+        out[flat] = torch.cat([y, flat_depth(y)[..., None]], -1)
+    return out
+
+
+def evaluate_official(points: Mapping[str, torch.Tensor], gt: torch.Tensor, *,
+                      root: int | None = 0, scale: torch.Tensor | None = None,
+                      group: list | None = None) -> dict[str, dict[str, float]]:
+    """The official evaluation (``dataset/eval_zoo.py``) of every method's points
+    ``(N, K, 3)`` (:func:`image_points`) against ``gt`` ``(N, K, 3)``: per sample
+    :func:`cvbook.metrics.pose.pose_errors` (Human3.6M: ``root=0``, the hip, and
+    ``scale`` to millimetres), then the mean per group (the 15 actions) and the mean of
+    the group means (:func:`cvbook.metrics.pose.group_mean`); a plain mean without
+    ``group``.
+
+    Returns:
+        ``{method: {"mpjpe_orig", "mpjpe_best", "stress"}}`` as floats.
+    """
+    table = {}
+    for name, P in points.items():
+        e = pose_errors(P, gt, root=root, scale=scale)
+        table[name] = {k: float(group_mean(e[k], group)[0]) if group is not None
+                       else float(e[k].mean()) for k in ("mpjpe_orig", "mpjpe_best", "stress")}
+    return table
