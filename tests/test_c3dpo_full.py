@@ -93,6 +93,17 @@ def test_official_protocol_on_fake_files(tmp_path) -> None:
         for k in ("mpjpe_orig", "mpjpe_best", "stress"):
             ref = group_mean(e[k], va["group"])[0]
             assert table[name][k] == pytest.approx(float(ref))
+    with pytest.raises(ValueError, match="expects 14 groups"):
+        evaluate_official(pts, va["points3d"], root=0, group=va["group"], n_groups=14)
+    assert evaluate_official(pts, va["points3d"], root=0, scale=va["scale"],
+                             group=va["group"], n_groups=15) == table
+    # a training file without 3D ground truth while the evaluation file has it: clear error
+    train = json.loads((root / "h36m_train.json").read_text())
+    for entry in train["data"]:
+        del entry["kp_loc_3d"]
+    (root / "h36m_train.json").write_text(json.dumps(train))
+    with pytest.raises(ValueError, match="no kp_loc_3d"):
+        load_official(cfg)
     # the flat prediction of a hip-centred figure: an error of the order of its depth (mm)
     assert 20 < table["flat depth"]["mpjpe_orig"] < 400
 

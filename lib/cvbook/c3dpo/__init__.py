@@ -23,8 +23,10 @@ from cvbook.c3dpo.experiment import (
     predict_depths,
     puppet_multiview,
     puppet_split,
+    shape_spread,
     split_keypoints,
     train_c3dpo,
+    train_supervised_lifter,
 )
 from cvbook.c3dpo.model import (
     C3DPO,
@@ -65,7 +67,9 @@ __all__ = [
     "puppet_multiview",
     "puppet_split",
     "reprojection_loss",
+    "shape_spread",
     "split_keypoints",
     "tomasi_kanade",
     "train_c3dpo",
+    "train_supervised_lifter",
 ]

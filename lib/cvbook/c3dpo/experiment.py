@@ -8,7 +8,8 @@ harness (the paper's protocol, Sec. 4).
   through :func:`cvbook.core.fit`, fresh random mini-batches every epoch);
 * evaluation: :func:`predict_depths` (the networks and the two baselines),
   :func:`evaluate_depths` (MPJPE with and without the depth flip, stress) and
-  :func:`multiview_consistency`.
+  :func:`multiview_consistency` with its control :func:`shape_spread`, and the
+  supervised upper bound :func:`train_supervised_lifter`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ __all__ = [
     "puppet_multiview",
     "puppet_split",
     "split_keypoints",
+    "shape_spread",
     "train_c3dpo",
+    "train_supervised_lifter",
 ]
 
 STEPS_PER_EPOCH = 100
@@ -134,6 +137,10 @@ def load_official(cfg: C3DPOConfig, *, device: torch.device | str = "cpu"
         d = load_keypoints_json(f)
         out[name] = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                      for k, v in d.items()}
+    if "points3d" in out["val"] and "points3d" not in out["train"]:
+        raise ValueError(f"{cfg.files()[0].name} has no kp_loc_3d but {cfg.files()[1].name} "
+                         "has: the global depth sign is chosen on training samples with 3D "
+                         "ground truth")
     K = {name: d["keypoints"].shape[1] for name, d in out.items()}
     if K["train"] != K["val"]:
         raise ValueError(f"the training and evaluation files must have the same number of "
@@ -254,19 +261,26 @@ def image_points(models: Mapping[str, C3DPO], y: torch.Tensor, vis: torch.Tensor
                  flat: str | None = "flat depth") -> dict[str, torch.Tensor]:
     """Each method's 3D points ``(N, K, 3)`` in the image frame, as the official release
     evaluates them (``shape_image_coord`` with ``replace_keypoints_with_input``): the
-    input ``x, y`` for visible keypoints, the reprojection (moved back by the visible
-    mean that Phi removed) for missing ones, and the predicted depth. The flat baseline
-    keeps the input ``x, y`` everywhere; Tomasi-Kanade uses its imputed measurements."""
+    input ``x, y`` for visible keypoints, the reprojection (centred on its own visible
+    mean, then moved to the input's visible mean) for missing ones, and the predicted
+    depth. The flat baseline keeps the input ``x, y`` everywhere; Tomasi-Kanade uses its
+    imputed measurements."""
     s = Shapes()
     s.check(y, "y", "N K 2", floating=True)
     s.check(vis, "vis", "N K")
     v = vis.to(y.dtype)
-    mean = (y * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
+
+    def vismean(t: torch.Tensor) -> torch.Tensor:
+        return (t * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
+
+    mean = vismean(y)
     keep = vis.bool()[..., None]
     out = {}
     for name, m in models.items():
         P = m.predict(y, vis)["points"]
-        xy = torch.where(keep, y, P[..., :2] + mean)
+        # the loss compares centred point sets, so Phi's projection carries an arbitrary
+        # 2D offset: re-centre it on its own visible mean before moving it to the input's
+        xy = torch.where(keep, y, P[..., :2] - vismean(P[..., :2]) + mean)
         out[name] = torch.cat([xy, P[..., 2:]], -1)
     if rigid is not None:
         tk = tomasi_kanade(y, vis)
@@ -278,20 +292,115 @@ def image_points(models: Mapping[str, C3DPO], y: torch.Tensor, vis: torch.Tensor
 
 def evaluate_official(points: Mapping[str, torch.Tensor], gt: torch.Tensor, *,
                       root: int | None = 0, scale: torch.Tensor | None = None,
-                      group: list | None = None) -> dict[str, dict[str, float]]:
+                      group: list | None = None, n_groups: int | None = None
+                      ) -> dict[str, dict[str, float]]:
     """The official evaluation (``dataset/eval_zoo.py``) of every method's points
     ``(N, K, 3)`` (:func:`image_points`) against ``gt`` ``(N, K, 3)``: per sample
     :func:`cvbook.metrics.pose.pose_errors` (Human3.6M: ``root=0``, the hip, and
     ``scale`` to millimetres), then the mean per group (the 15 actions) and the mean of
     the group means (:func:`cvbook.metrics.pose.group_mean`); a plain mean without
-    ``group``.
+    ``group``. ``n_groups`` (15 for Human3.6M, as the release asserts) checks the number
+    of distinct groups.
 
     Returns:
         ``{method: {"mpjpe_orig", "mpjpe_best", "stress"}}`` as floats.
     """
+    if n_groups is not None:
+        found = len(set(group)) if group is not None else 0
+        if found != n_groups:
+            raise ValueError(f"the evaluation expects {n_groups} groups (actions); the file "
+                             f"has {found}")
     table = {}
     for name, P in points.items():
         e = pose_errors(P, gt, root=root, scale=scale)
         table[name] = {k: float(group_mean(e[k], group)[0]) if group is not None
                        else float(e[k].mean()) for k in ("mpjpe_orig", "mpjpe_best", "stress")}
     return table
+
+
+def shape_spread(models: Mapping[str, C3DPO], views: KeypointBatch, n_figures: int
+                 ) -> dict[str, dict[str, float]]:
+    """Within- and between-figure spread of the canonical shapes, the control for
+    :func:`multiview_consistency` (a model that outputs one mean shape has a perfect
+    consistency of 0).
+
+    For a :func:`puppet_multiview` batch of ``n_figures`` figures (figure-major):
+    ``within`` is :func:`cvbook.metrics.pose.canonical_consistency` of each figure's views
+    averaged over figures, ``between`` the same spread of the figures' mean canonical
+    shapes around their grand mean, ``ratio = within / between``, and ``alpha_within``
+    the fraction of the variance of the shape coefficients ``alpha`` that lies within
+    figures. The key ``"truth"`` holds ``between`` for the true shapes (world frame).
+
+    Returns:
+        ``{name: {"within", "between", "ratio", "alpha_within"}}`` and
+        ``{"truth": {"between"}}``, floats.
+    """
+    n_figures = check_int(n_figures, "n_figures", min_value=2)
+    n = views.keypoints.shape[0]
+    if n % n_figures:
+        raise ValueError(f"views must hold n_figures={n_figures} figures with the same "
+                         f"number of views each; got {n} samples")
+    out: dict[str, dict[str, float]] = {}
+    for name, m in models.items():
+        with torch.no_grad():
+            pred = m.predict(views.keypoints, views.visible)
+        X = pred["shape"].reshape(n_figures, n // n_figures, -1, 3)
+        X = X - X.mean(-2, keepdim=True)
+        within = float(canonical_consistency(X).mean())
+        between = float(canonical_consistency(X.mean(1)[None])[0])
+        a = pred["alpha"].reshape(n_figures, n // n_figures, -1)
+        a_within = float(a.var(1, unbiased=False).mean(0).sum())
+        a_total = float(a.reshape(n, -1).var(0, unbiased=False).sum())
+        out[name] = {"within": within, "between": between, "ratio": within / between,
+                     "alpha_within": a_within / max(a_total, 1e-12)}
+    G = views.joints_world.reshape(n_figures, n // n_figures, -1, 3)[:, 0]
+    out["truth"] = {"between": float(canonical_consistency(G[None])[0])}
+    return out
+
+
+class SupervisedLifter(torch.nn.Module):
+    """A plain 2-layer MLP that maps centred 2D keypoints and visibility ``[Y v, v]``
+    ``(N, 3K)`` to centred depths ``(N, K)``: the supervised upper bound of the chapter
+    (trained with ground-truth depth, which C3DPO never sees)."""
+
+    def __init__(self, n_keypoints: int, width: int = 256) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3 * n_keypoints, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, n_keypoints))
+
+    def forward(self, y: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        v = vis.to(y.dtype)
+        mean = (y * v[..., None]).sum(1, keepdim=True) / v.sum(1).clamp_min(1)[:, None, None]
+        x = torch.cat([((y - mean) * v[..., None]).flatten(1), v], 1)
+        d = self.net(x)
+        return d - d.mean(1, keepdim=True)
+
+
+def train_supervised_lifter(y: torch.Tensor, vis: torch.Tensor, gt: torch.Tensor, *,
+                            steps: int = 600, batch_size: int = 256, lr: float = 1e-3,
+                            width: int = 256, seed: int | None = None,
+                            generator: torch.Generator | None = None) -> SupervisedLifter:
+    """Fit :class:`SupervisedLifter` to the ground-truth depths ``gt[..., 2]`` (mean depth
+    removed) of keypoints ``y`` ``(N, K, 2)``, ``vis`` ``(N, K)``: Adam, mean squared
+    error, ``steps`` mini-batches drawn with replacement (``generator``). ``seed`` draws
+    the initial weights without touching torch's global random stream."""
+    s = Shapes()
+    s.check(y, "y", "N K 2", floating=True)
+    s.check(vis, "vis", "N K")
+    s.check(gt, "gt", "N K 3", floating=True)
+    steps = check_int(steps, "steps", min_value=1)
+    with torch.random.fork_rng(devices=[]):  # a seed here leaves the global stream alone
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = SupervisedLifter(y.shape[1], width).to(y.device)
+    target = gt[..., 2] - gt[..., 2].mean(1, keepdim=True)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        i = torch.randint(0, y.shape[0], (batch_size,), generator=generator, device=y.device)
+        loss = (model(y[i], vis[i]) - target[i]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
