@@ -19,6 +19,7 @@ from cvbook.c3dpo import (
 )
 from cvbook.data import files as data_files
 from cvbook.geometry import random_rotation
+from cvbook.geometry.so3 import axis_angle_to_matrix, random_axis_angle
 from cvbook.metrics.pose import compose_depth, mpjpe
 
 G = torch.Generator().manual_seed(0)
@@ -114,16 +115,88 @@ def test_loss_parts_and_gradients_reach_phi_through_psi():
     assert set(parts2) == {"reproj"}
 
 
-def test_inplane_augmentation_consistent_on_a_perfect_model():
-    # if Phi's shape is in-plane invariant and its rotation equivariant, the
-    # augmented loss equals the plain one: check the undo step on an exact case
-    th = torch.tensor([0.3, -0.2], dtype=torch.float64)
-    Rz = inplane_rotation(th)
-    y = torch.randn(2, 5, 2, generator=G, dtype=torch.float64)
-    rotated = y @ Rz[:, :2, :2].transpose(-1, -2)
-    back = rotated @ Rz[:, :2, :2]
-    torch.testing.assert_close(back, y)
-    torch.testing.assert_close(Rz[:, 2, 2], torch.ones(2, dtype=torch.float64))
+def _loss_by_hand(m, y, vis, inplane, n_rot, seed):
+    """c3dpo_loss written out step by step, drawing the same random numbers."""
+    g = torch.Generator().manual_seed(seed)
+    n = y.shape[0]
+    v = vis.double()
+    if inplane > 0:
+        th = (2 * torch.rand(2, n, generator=g, dtype=y.dtype) - 1) * inplane
+
+        def rot2(t):  # 2D rotation matrices (n, 2, 2)
+            c, s = torch.cos(t), torch.sin(t)
+            return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+
+        R1, R2 = rot2(th[0]), rot2(th[1])
+        y1 = torch.einsum("nij,nkj->nki", R1, y)  # the first copy: rotated by R1
+        y2 = torch.einsum("nij,nkj->nki", R2, y1)  # the second: rotated again by R2
+        out1, out2 = m.phi(y1, vis), m.phi(y2, vis)
+        R1_3 = torch.eye(3, dtype=y.dtype).repeat(n, 1, 1)
+        R1_3[:, :2, :2] = R1
+        R = R1_3.transpose(1, 2) @ out1["R"]  # the view of the first copy, R1 undone
+        X = out2["shape"]  # the shape of the second copy
+    else:
+        out = m.phi(y, vis)
+        R, X = out["R"], out["shape"]
+    tot = 0.0
+    for i in range(n):  # reprojection: per sample, centred on the visible mean
+        yh = (X[i] @ R[i].T)[:, :2]
+        mask = vis[i].bool()
+        a = y[i][mask] - y[i][mask].mean(0)
+        b = yh[mask] - yh[mask].mean(0)
+        tot = tot + pseudo_huber(((a - b) ** 2).sum(-1)).sum()
+    l_re = tot / v.sum()
+    Xr = X.repeat(n_rot, 1, 1)
+    Rr = axis_angle_to_matrix(random_axis_angle(n * n_rot, generator=g, dtype=y.dtype))
+    back = m.phi.decode(m.psi(torch.einsum("nij,nkj->nki", Rr, Xr)))
+    l_can = pseudo_huber(((Xr - back) ** 2).sum(-1)).mean()
+    return l_re, l_can
+
+
+@pytest.mark.parametrize("inplane", [0.0, math.pi / 8])
+def test_c3dpo_loss_equals_the_objective_written_by_hand(inplane):
+    torch.manual_seed(0)
+    m = C3DPO(6, n_basis=3, width=32, n_blocks=1).double()
+    y = torch.randn(8, 6, 2, generator=G, dtype=torch.float64)
+    vis = torch.rand(8, 6, generator=G) > 0.2
+    loss, parts = c3dpo_loss(m, y, vis, inplane=inplane, n_rotations=4,
+                             generator=torch.Generator().manual_seed(7))
+    l_re, l_can = _loss_by_hand(m, y, vis, inplane, 4, 7)
+    torch.testing.assert_close(parts["reproj"], l_re.detach())
+    torch.testing.assert_close(parts["canon"], l_can.detach())
+    torch.testing.assert_close(loss, l_re + l_can)
+    with pytest.raises(ValueError, match="n_rotations must be >= 1"):
+        c3dpo_loss(m, y, vis, n_rotations=0)
+
+
+def test_inplane_augmentation_is_undone_for_an_equivariant_phi():
+    # Phi whose viewpoint follows any in-plane rotation of its input and whose shape
+    # ignores it (what the augmentation trains towards): the augmented objective then
+    # equals the plain one for every random angle
+    torch.manual_seed(0)
+    m = C3DPO(5, n_basis=2, width=16, n_blocks=1, canonicalise=False).double()
+    X0 = torch.randn(5, 3, generator=G, dtype=torch.float64)
+    Rtrue = random_rotation(4, generator=G, dtype=torch.float64)
+    y = (X0 @ Rtrue.transpose(-1, -2))[..., :2]
+    vis = torch.ones(4, 5, dtype=torch.bool)
+    calls = []
+
+    def factorise(yin, v):  # recover the in-plane angle of yin relative to y
+        cross = (y[..., 0] * yin[..., 1] - y[..., 1] * yin[..., 0]).sum(1)
+        dot = (y * yin).sum((1, 2))
+        Rz = inplane_rotation(torch.atan2(cross, dot))
+        calls.append(yin.shape[0])
+        R = Rz @ Rtrue
+        X = X0.expand(yin.shape[0], 5, 3)
+        P = X @ R.transpose(-1, -2)
+        return {"alpha": None, "shape": X, "R": R, "points": P, "y_hat": P[..., :2]}
+
+    m.phi._factorise = factorise
+    for seed in range(3):
+        loss, _ = c3dpo_loss(m, y, vis, inplane=math.pi / 8,
+                             generator=torch.Generator().manual_seed(seed))
+        assert loss.abs() < 1e-12
+    assert calls == [4, 4] * 3  # two copies, each through Phi on its own
 
 
 def test_tomasi_kanade_recovers_a_rigid_shape():

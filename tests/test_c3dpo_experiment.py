@@ -15,13 +15,16 @@ from cvbook.c3dpo import (
     PRESETS,
     C3DPOConfig,
     evaluate_depths,
+    image_points,
     multiview_consistency,
     predict_depths,
     puppet_multiview,
     puppet_split,
+    shape_spread,
     split_keypoints,
     tomasi_kanade,
     train_c3dpo,
+    train_supervised_lifter,
 )
 from cvbook.core import select_preset
 from cvbook.data.puppet import PARENTS, PuppetWorld
@@ -69,15 +72,50 @@ def test_presets_validate_with_clear_errors(tmp_path) -> None:
 
 
 def test_full_preset_checks_data_root_on_selection(tmp_path) -> None:
-    with pytest.raises(ValueError, match="the full preset needs data_root"):
+    with pytest.raises(ValueError, match="the full preset needs data_root: the folder holding "
+                                         "the official C3DPO keypoint files h36m_train.json "
+                                         "and h36m_val.json"):
         select_preset(PRESETS, "full")
-    with pytest.raises(ValueError, match=r"data_root='.*missing.json' must be a keypoint JSON "
-                                         r"file"):
-        select_preset(PRESETS, "full", data_root=str(tmp_path / "missing.json"))
-    f = tmp_path / "kp.json"
-    f.write_text("[]")
-    cfg = select_preset(PRESETS, "full", data_root=str(f))
+    with pytest.raises(ValueError, match=r"data_root='.*missing' must be a folder holding the "
+                                         r"official C3DPO keypoint files .*missing: "
+                                         r"h36m_train.json, h36m_val.json"):
+        select_preset(PRESETS, "full", data_root=str(tmp_path / "missing"))
+    for name in ("h36m_train.json", "h36m_val.json"):
+        (tmp_path / name).write_text("[]")
+    cfg = select_preset(PRESETS, "full", data_root=str(tmp_path))
     assert cfg.width == 1024 and cfg.inplane == pytest.approx(math.pi / 8)
+    assert cfg.files() == (tmp_path / "h36m_train.json", tmp_path / "h36m_val.json")
+    with pytest.raises(ValueError, match="is not supported"):
+        select_preset(PRESETS, "cpu", dataset="coco")
+    with pytest.raises(ValueError, match="per-class evaluation masks"):
+        select_preset(PRESETS, "cpu", dataset="pascal3d")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        select_preset(PRESETS, "cpu", optimizer="rmsprop")
+    with pytest.raises(ValueError, match="not supported"):
+        C3DPOConfig(dataset="up3d_79kp", data_root=str(tmp_path)).validate()
+
+
+def test_sgd_recipe_steps_the_learning_rate_down() -> None:
+    cfg = C3DPOConfig(steps=9, batch_size=4, width=8, n_blocks=0, n_basis=2, n_train=8,
+                      optimizer="sgd", lr=0.5, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(0)
+    y, v = torch.randn(8, 5, 2, generator=g), torch.ones(8, 5, dtype=torch.bool)
+    lrs = []
+    orig = torch.optim.SGD.step
+
+    def spy(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        assert self.param_groups[0]["momentum"] == 0.9
+        assert self.param_groups[0]["weight_decay"] == 5e-4
+        return orig(self, *a, **k)
+
+    torch.optim.SGD.step = spy
+    try:
+        train_c3dpo(cfg, y, v, generator=g, progress=False)
+    finally:
+        torch.optim.SGD.step = orig
+    # lr / 10 after 2/3 and after 8/9 of the steps (epochs 60 and 80 of 90)
+    assert lrs == pytest.approx([0.5] * 6 + [0.05] * 2 + [0.005])
 
 
 # ---------------------------------------------------------------------------- data
@@ -182,6 +220,63 @@ def test_multiview_consistency_matches_the_metric(trained) -> None:
     torch.testing.assert_close(got, canonical_consistency(shapes).mean())
     with pytest.raises(ValueError, match="n_figures=5"):
         multiview_consistency({"net": m}, mv, 5)
+
+
+class _Translated:
+    """A stand-in for Phi whose points are the truth moved by an arbitrary 3D offset (the
+    loss compares centred point sets, so Phi's projection may carry any 2D offset)."""
+
+    def __init__(self, points: torch.Tensor) -> None:
+        self.points = points
+
+    def predict(self, y, vis):
+        return {"points": self.points + torch.tensor([0.3, -0.2, 0.1])}
+
+
+def test_image_points_recentres_a_translated_projection() -> None:
+    g = torch.Generator().manual_seed(0)
+    P = torch.randn(8, 6, 3, generator=g)
+    y = P[..., :2] + torch.tensor([5.0, -2.0])  # image frame: input moved by a translation
+    vis = torch.rand(8, 6, generator=g) > 0.3
+    vis[:, 0] = True
+    out = image_points({"net": _Translated(P)}, y, vis, rigid=None, flat=None)["net"]
+    # missing keypoints land exactly on their true image position; visible keep the input
+    torch.testing.assert_close(out[..., :2], y)
+    torch.testing.assert_close(out[..., 2], P[..., 2] + 0.1)
+
+
+def test_shape_spread_within_between_and_truth(trained) -> None:
+    world, m, _ = trained
+    mv = puppet_multiview(world, 3, 4, TINY, generator=torch.Generator().manual_seed(5))
+    r = shape_spread({"net": m}, mv, 3)
+    torch.testing.assert_close(torch.tensor(r["net"]["within"]),
+                               multiview_consistency({"net": m}, mv, 3)["net"])
+    X = m.predict(mv.keypoints, mv.visible)["shape"].reshape(3, 4, -1, 3)
+    Xm = (X - X.mean(-2, keepdim=True)).mean(1)
+    ref = (Xm - Xm.mean(0)).norm(dim=-1).mean()
+    assert r["net"]["between"] == pytest.approx(float(ref), rel=1e-5)
+    assert r["net"]["ratio"] == pytest.approx(r["net"]["within"] / r["net"]["between"])
+    assert 0 <= r["net"]["alpha_within"] <= 1
+    G = mv.joints_world.reshape(3, 4, -1, 3)[:, 0]
+    assert r["truth"]["between"] == pytest.approx(float(canonical_consistency(G[None])[0]))
+    with pytest.raises(ValueError, match="n_figures=5"):
+        shape_spread({"net": m}, mv, 5)
+
+
+def test_supervised_lifter_learns_depth() -> None:
+    world = PuppetWorld()
+    g = torch.Generator().manual_seed(0)
+    tr = puppet_split(world, 512, TINY, generator=g)
+    te = puppet_split(world, 128, TINY, generator=g)
+    lifter = train_supervised_lifter(tr.keypoints, tr.visible, tr.joints_cam, steps=150,
+                                     batch_size=64, width=64, seed=0, generator=g)
+    with torch.no_grad():
+        d = lifter(te.keypoints, te.visible)
+    assert d.shape == (128, world.num_joints)
+    torch.testing.assert_close(d.mean(1), torch.zeros(128), atol=1e-5, rtol=0)
+    learned = depth_metrics(d, te.joints_cam)["mpjpe_orig"]
+    flat = depth_metrics(torch.zeros_like(d), te.joints_cam)["mpjpe_orig"]
+    assert learned < flat
 
 
 # ---------------------------------------------------------------------------- metrics

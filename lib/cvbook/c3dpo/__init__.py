@@ -15,13 +15,18 @@ Everything is re-exported here: ``from cvbook import c3dpo; c3dpo.C3DPO`` and
 from cvbook.c3dpo.experiment import (
     STEPS_PER_EPOCH,
     evaluate_depths,
+    evaluate_official,
+    image_points,
+    load_official,
     make_model,
     multiview_consistency,
     predict_depths,
     puppet_multiview,
     puppet_split,
+    shape_spread,
     split_keypoints,
     train_c3dpo,
+    train_supervised_lifter,
 )
 from cvbook.c3dpo.model import (
     C3DPO,
@@ -36,21 +41,25 @@ from cvbook.c3dpo.model import (
     reprojection_loss,
     tomasi_kanade,
 )
-from cvbook.c3dpo.presets import PRESETS, C3DPOConfig
+from cvbook.c3dpo.presets import DATASETS, PRESETS, C3DPOConfig
 
 __all__ = [
     "C3DPO",
     "PRESETS",
     "STEPS_PER_EPOCH",
     "C3DPOConfig",
+    "DATASETS",
     "Canonicaliser",
     "Factoriser",
     "c3dpo_loss",
     "center_keypoints",
     "evaluate_depths",
+    "evaluate_official",
     "flat_depth",
+    "image_points",
     "inplane_rotation",
     "load_keypoints_json",
+    "load_official",
     "make_model",
     "multiview_consistency",
     "predict_depths",
@@ -58,7 +67,9 @@ __all__ = [
     "puppet_multiview",
     "puppet_split",
     "reprojection_loss",
+    "shape_spread",
     "split_keypoints",
     "tomasi_kanade",
     "train_c3dpo",
+    "train_supervised_lifter",
 ]

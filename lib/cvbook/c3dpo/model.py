@@ -244,7 +244,8 @@ class C3DPO(nn.Module):
 
 
 def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float = 0.01,
-               inplane: float = 0.0, generator: torch.Generator | None = None
+               inplane: float = 0.0, n_rotations: int = 4,
+               generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training objective ``l_re + l_can`` (Eq. 3 and 5).
 
@@ -252,11 +253,18 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
         model: a :class:`C3DPO` (``model.psi is None`` drops ``l_can``).
         y: ``(N, K, 2)`` keypoints; vis: ``(N, K)``.
         eps: pseudo-Huber scale.
-        inplane: maximum in-plane rotation (radians) of the augmentation (Sec. 3.3;
-            the paper uses pi/8); 0 turns it off. Two randomly rotated copies of the
-            input go through Phi; the viewpoint comes from the first (rotation undone
-            by ``R_z^T``), the shape coefficients from the second, which makes the
-            shape invariant to in-plane rotations of the input.
+        inplane: maximum in-plane rotation (radians) of the augmentation (Sec. 3.3; the
+            official configuration uses pi/8, twice); 0 turns it off. As in the official
+            release, the input is first rotated by ``R_1 = R_z(t_1)`` (augmentation, undone
+            on the predicted viewpoint: ``R = R_1^T R_Phi``), and a second copy is rotated
+            again by ``R_2 = R_z(t_2)`` (equivariance), ``t_1, t_2 ~ U[-inplane, inplane]``.
+            The viewpoint comes from the first copy, the shape coefficients from the
+            second, which makes the shape invariant to in-plane rotations of the input.
+            Each copy goes through Phi on its own (its own batch-norm statistics, the
+            official Human3.6M setting ``independent_phi_for_aug``).
+        n_rotations: random rotations ``R-hat`` per sample for ``l_can`` (4 in the
+            official configuration): Psi sees ``n_rotations`` rotated copies of every
+            canonical shape, and ``l_can`` is the mean over all of them and all points.
         generator: random stream for the rotations.
 
     Returns:
@@ -267,15 +275,16 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
     y, v = _check_kp(y, vis, Shapes(K=phi.K))
     eps = check_float(eps, "eps", min_value=0.0, open_min=True)
     inplane = check_float(inplane, "inplane", min_value=0.0, max_value=math.pi)
+    n_rotations = check_int(n_rotations, "n_rotations", min_value=1)
     n = y.shape[0]
     if inplane > 0:
         th = (2 * torch.rand(2, n, generator=generator, device=y.device, dtype=y.dtype) - 1)
         Rz = inplane_rotation(th.flatten() * inplane).reshape(2, n, 3, 3)
-        y2 = torch.cat([y @ Rz[0, :, :2, :2].transpose(-1, -2),
-                        y @ Rz[1, :, :2, :2].transpose(-1, -2)])
-        out = phi._factorise(y2, torch.cat([v, v]))
-        R = Rz[0].transpose(-1, -2) @ out["R"][:n]  # undo the first copy's rotation
-        X = out["shape"][n:]  # shape from the second copy
+        y1 = y @ Rz[0, :, :2, :2].transpose(-1, -2)  # augmentation
+        y2 = y1 @ Rz[1, :, :2, :2].transpose(-1, -2)  # equivariance, relative to y1
+        out1 = phi._factorise(y1, v)
+        X = phi._factorise(y2, v)["shape"]  # the shape from the second copy
+        R = Rz[0].transpose(-1, -2) @ out1["R"]  # the view from the first, rotation undone
         y_hat = (X @ R.transpose(-1, -2))[..., :2]
     else:
         out = phi._factorise(y, v)
@@ -284,10 +293,11 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
     parts = {"reproj": l_re.detach()}
     loss = l_re
     if psi is not None:
-        Rr = axis_angle_to_matrix(random_axis_angle(X.shape[0], generator=generator,
+        Xr = X.repeat(n_rotations, 1, 1)
+        Rr = axis_angle_to_matrix(random_axis_angle(Xr.shape[0], generator=generator,
                                                     device=y.device, dtype=y.dtype))
-        X_back = phi._decode(psi._canonicalise(X @ Rr.transpose(-1, -2)))
-        l_can = _pseudo_huber(((X - X_back) ** 2).sum(-1), eps).mean()
+        X_back = phi._decode(psi._canonicalise(Xr @ Rr.transpose(-1, -2)))
+        l_can = _pseudo_huber(((Xr - X_back) ** 2).sum(-1), eps).mean()
         loss = loss + l_can
         parts["canon"] = l_can.detach()
     return loss, parts
@@ -364,18 +374,23 @@ def tomasi_kanade(y: torch.Tensor, vis: torch.Tensor, *, n_iter: int = 100
 
 # ---------------------------------------------------------------------------- real data
 def load_keypoints_json(path: str | os.PathLike, *, dtype: torch.dtype = torch.float32
-                        ) -> dict[str, torch.Tensor]:
+                        ) -> dict[str, torch.Tensor | list[str]]:
     """Read keypoints in the format of the official C3DPO release (Human3.6M,
     PASCAL3D+, Up3D): a JSON list with one object per annotated instance,
 
     ``{"kp_loc": [[x...], [y...]] (2 x K), "kp_vis": [v...] (K, 0/1),
-    "kp_loc_3d": [[x...], [y...], [z...]] (3 x K, optional), "file_name": ... }``.
+    "kp_loc_3d": [[x...], [y...], [z...]] (3 x K, optional), "file_name": ...,
+    "h36m_info": {"scale": s, "action_name": "Walking", ...} (Human3.6M, optional)}``.
 
-    A top-level object ``{"data": [...]}`` is accepted too.
+    The downloaded files wrap the list as ``{"dataset": "h36m_train", "data": [...]}``;
+    both forms are accepted (``dataset/keypoints_dataset.py`` of the release).
 
     Returns:
         ``keypoints`` ``(N, K, 2)``, ``visible`` ``(N, K)`` bool and, when every entry
-        has it, ``points3d`` ``(N, K, 3)`` (camera frame).
+        has them, ``points3d`` ``(N, K, 3)`` (camera frame), ``scale`` ``(N,)`` (the factor
+        from the file's units to millimetres, ``h36m_info["scale"]``) and ``group`` (a
+        list of ``N`` action names, ``h36m_info["action_name"]``, or PASCAL3D+ classes,
+        ``p3d_info["p3d_class"]``), which the official evaluation averages over.
 
     Raises:
         FileNotFoundError: no file at ``path`` (the message says how to get one).
@@ -399,7 +414,7 @@ def load_keypoints_json(path: str | os.PathLike, *, dtype: torch.dtype = torch.f
     if not isinstance(db, list) or not db:
         raise ValueError(f"{p}: expected a non-empty JSON list of annotations, each with "
                          "'kp_loc' (2 x K) and 'kp_vis' (K)")
-    kps, viss, p3 = [], [], []
+    kps, viss, p3, scales, groups = [], [], [], [], []
     K = None
     for i, entry in enumerate(db):
         if not isinstance(entry, Mapping):
@@ -429,7 +444,23 @@ def load_keypoints_json(path: str | os.PathLike, *, dtype: torch.dtype = torch.f
                 raise ValueError(f"{p}: entry {i}: kp_loc_3d must be 3 x {K}, got "
                                  f"{tuple(x3.shape)}")
             p3.append(x3.T)
-    out = {"keypoints": torch.stack(kps), "visible": torch.stack(viss)}
+        info = entry.get("h36m_info")
+        if isinstance(info, Mapping):
+            if "scale" in info:
+                try:
+                    scales.append(float(info["scale"]))
+                except (TypeError, ValueError) as e:
+                    raise ValueError(f"{p}: entry {i}: h36m_info.scale must be a number "
+                                     f"({e})") from e
+            if "action_name" in info:
+                groups.append(str(info["action_name"]))
+        elif isinstance(entry.get("p3d_info"), Mapping) and "p3d_class" in entry["p3d_info"]:
+            groups.append(str(entry["p3d_info"]["p3d_class"]))
+    out: dict = {"keypoints": torch.stack(kps), "visible": torch.stack(viss)}
     if len(p3) == len(kps):
         out["points3d"] = torch.stack(p3)
+    if len(scales) == len(kps):
+        out["scale"] = torch.tensor(scales, dtype=dtype)
+    if len(groups) == len(kps):
+        out["group"] = groups
     return out
