@@ -20,6 +20,7 @@ Meta-saliency (§4) explains the network after one SGD step toward the explained
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -38,8 +39,19 @@ from cvbook.attribution.core import (
     target_indices,
 )
 from cvbook.core.validate import Shapes, check_choice, check_float, check_int
+from cvbook.metrics.pointing import PointingGame, mass_inside, point, tie_fraction
 
 NORMGRAD_VARIANTS = ("identity", "selective", "proper")
+
+#: The layers of the per-layer evaluation: the ReLU after each block. VGG-16: relu1_2,
+#: relu2_2, relu3_3, relu4_3, relu5_3 (the paper's conv1_2..conv5_3); ResNet-50: the
+#: output of each stage. These are the names of the authors' class-sensitivity script.
+PAPER_LAYERS: dict[str, tuple[str, ...]] = {
+    "scenes_cnn": ("features.relu1", "features.relu2", "features.relu3", "features.relu4",
+                   "features.relu5"),
+    "vgg16": ("features.3", "features.8", "features.15", "features.22", "features.29"),
+    "resnet50": ("layer1", "layer2", "layer3", "layer4"),
+}
 
 
 def normgrad(model: nn.Module, input: torch.Tensor, target: Target, *, layer: str,
@@ -365,6 +377,101 @@ def adversarial_locations(model: nn.Module, input: torch.Tensor, target: Target,
                          **kwargs)
 
 
+@dataclass
+class LayerPointing:
+    """What :func:`layer_pointing` measured.
+
+    Attributes:
+        games: ``{(aggregate, layer): PointingGame}``.
+        combined: the pointing game of the combined multi-layer map.
+        mass: ``{(aggregate, layer) or "combined": (N,) mass_inside}`` per trial.
+        ties: ``{(aggregate, layer): (N,)}`` fraction of pixels tied with the maximum.
+        maps: the first ``keep`` trials' maps, ``{aggregate: [(keep, 1, h_l, w_l)]}``,
+            and ``"combined"``: ``(keep, 1, H, W)``.
+    """
+
+    games: dict[tuple[str, str], PointingGame]
+    combined: PointingGame
+    mass: dict
+    ties: dict[tuple[str, str], torch.Tensor]
+    maps: dict
+
+    def accuracy(self, aggregate: str, layer: str, subset: str = "all") -> float:
+        return self.games[aggregate, layer].accuracy()[subset]
+
+    def interval(self, aggregate: str, layer: str, subset: str = "all"
+                 ) -> tuple[float, float]:
+        return self.games[aggregate, layer].interval(subset)
+
+
+def layer_pointing(model: nn.Module, images: torch.Tensor, targets: Target,
+                   masks: torch.Tensor, labels: torch.Tensor, difficult: torch.Tensor,
+                   layers: Sequence[str], *, num_classes: int, tolerance: float,
+                   aggregates: Sequence[str] = ("gradient", "gradcam", "linear",
+                                                "normgrad", "normgrad_selective"),
+                   combine: str = "normgrad_selective", batch_size: int = 80,
+                   ties: str = "random", generator: torch.Generator | None = None,
+                   keep: int = 8, progress: bool = True) -> LayerPointing:
+    """The per-layer pointing game of the CVPR paper (its per-layer table): every
+    aggregation at every layer from one forward/backward pass per batch, each map's
+    maximum scored against the ground truth (:mod:`cvbook.metrics.pointing`), plus the
+    multi-layer combination of ``combine`` (:func:`combine_maps`, geometric product over
+    all layers) and the fraction of each map's mass on the object.
+
+    Args:
+        images: ``(N, C, H, W)``; targets: class indices ``(N,)`` or a reward callable
+            (it must accept any batch of rows, see :func:`reward`).
+        masks: ``(N, H, W)`` bool ground truth; labels: ``(N,)`` classes of the trials
+            (per-class means); difficult: ``(N,)`` bool.
+        ties: the pointing tie rule (:func:`cvbook.metrics.pointing.point`); ``"random"``
+            so that a spatially constant map scores what a random point scores.
+        keep: how many leading trials' maps to return for figures.
+    """
+    _check_input(images)
+    sh = Shapes()
+    sh.check(images, "images", "N C H W")
+    sh.check(masks, "masks", "N H W")
+    sh.check(labels, "labels", "N")
+    sh.check(difficult, "difficult", "N")
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    check_choice(combine, "combine", list(aggregates))
+    idx = target_indices(targets, images.shape[0], images.device)
+    size = images.shape[-2:]
+    games = {(a, l): PointingGame(num_classes, tolerance) for a in aggregates for l in layers}
+    combined = PointingGame(num_classes, tolerance)
+    mass: dict = {}
+    tie: dict = {}
+    kept: dict = {a: [None] * len(layers) for a in aggregates}
+    from tqdm.auto import tqdm
+
+    starts = range(0, images.shape[0], batch_size)
+    for s0 in tqdm(starts, desc="per-layer pointing", disable=not progress):
+        sl = slice(s0, s0 + batch_size)
+        t = idx[sl] if idx is not None else targets
+        mp = layer_saliencies(model, images[sl], t, layers, aggregates=aggregates)
+        for a in aggregates:
+            for j, l in enumerate(layers):
+                m = mp[a][j]
+                games[a, l].add(point(m, size, ties=ties, generator=generator), masks[sl],
+                                labels[sl], difficult[sl])
+                mass.setdefault((a, l), []).append(mass_inside(m, masks[sl]).cpu())
+                tie.setdefault((a, l), []).append(_tie_fraction(m))
+                if s0 == 0:
+                    kept[a][j] = m[:keep]
+        cm = combine_maps(mp[combine], size, mode="product")
+        combined.add(point(cm, size, ties=ties, generator=generator), masks[sl], labels[sl],
+                     difficult[sl])
+        mass.setdefault("combined", []).append(mass_inside(cm, masks[sl]).cpu())
+        if s0 == 0:
+            kept["combined"] = cm[:keep]
+    return LayerPointing(games, combined, {k: torch.cat(v) for k, v in mass.items()},
+                         {k: torch.cat(v) for k, v in tie.items()}, kept)
+
+
+def _tie_fraction(m: torch.Tensor) -> torch.Tensor:
+    return tie_fraction(m).cpu()
+
+
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise Spearman rank correlation of ``(N, P)`` tensors (average ranks for ties)
     -> ``(N,)``."""
@@ -400,6 +507,6 @@ def class_sensitivity(model: nn.Module, input: torch.Tensor,
     return spearman(both[:n].flatten(1), both[n:].flatten(1))
 
 
-__all__ = ["NORMGRAD_VARIANTS", "adversarial_locations", "class_sensitivity", "combine_maps",
-           "conv_contribution_norms", "layer_saliencies", "meta_saliency", "normgrad",
-           "reward", "spearman"]
+__all__ = ["NORMGRAD_VARIANTS", "PAPER_LAYERS", "LayerPointing", "adversarial_locations",
+           "class_sensitivity", "combine_maps", "conv_contribution_norms", "layer_pointing",
+           "layer_saliencies", "meta_saliency", "normgrad", "reward", "spearman"]
