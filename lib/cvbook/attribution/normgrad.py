@@ -168,11 +168,13 @@ def combine_maps(maps: Sequence[torch.Tensor], size: Sequence[int], *,
 def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
                   method: Callable[..., torch.Tensor] = normgrad, lr: float = 0.0025,
                   adversarial: bool = False, chunk_size: int | None = None,
-                  **kwargs) -> torch.Tensor:
+                  direction: str = "gradient", generator: torch.Generator | None = None,
+                  stats: dict | None = None, **kwargs) -> torch.Tensor:
     """Meta-saliency (CVPR paper §4, Eq. 8): take one SGD step
     ``θ'_i = θ − η ∇_θ CE(Φ_θ(x_i), c_i)`` toward the explained class ``c_i`` of each
-    image (eval mode, batch norm frozen; for dense outputs the cross-entropy is averaged
-    over positions), compute ``method`` with ``θ'_i``, and put ``θ`` back exactly.
+    image (eval mode, batch norm frozen; for dense outputs ``(N, C, *spatial)`` the logits
+    are summed over positions and one cross-entropy is taken, as in the authors' code),
+    compute ``method`` with ``θ'_i``, and put ``θ`` back exactly.
     ``adversarial=True`` negates the loss (the step goes *away* from ``c``): the map then
     shows *adversarial locations*.
 
@@ -192,7 +194,15 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
         adversarial: step up the loss instead of down.
         chunk_size: images per vmapped chunk (each holds a copy of the parameters);
             ``None`` picks as many as keep the copies under about 256 Mi numbers.
-        kwargs: passed to ``method`` (``layer=...``, ``variant=...``, ``resize=...``).
+        direction: ``"gradient"`` (the method) or ``"random"`` (a control: each parameter
+            tensor moves along a random Gaussian direction scaled to the norm of that
+            tensor's step, so the step has the same per-tensor size but no class
+            information). ``"random"`` needs the batched path.
+        generator: random numbers of ``direction="random"``.
+        stats: if a dict, it receives ``"rel_change"`` ``(N,)`` (‖θ'_i − θ‖ / ‖θ‖ over all
+            floating parameters) and ``"probs"`` ``(N, K)`` (the softmax of the network
+            with θ'_i on x_i; for dense outputs, of the logits summed over positions).
+            Batched path only.
 
     Returns:
         ``(N, 1, h, w)`` maps.
@@ -205,12 +215,17 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
     if idx is None:
         raise ValueError("meta_saliency needs class targets (the step is a cross-entropy "
                          "step toward the class)")
+    check_choice(direction, "direction", ("gradient", "random"))
     sign = 1.0 if adversarial else -1.0
     fast = _batched_aggregate(model, method, kwargs)
     if fast is not None:
         layer, aggregate, resize = fast
         return _meta_saliency_batched(model, input.detach(), idx, sign * lr, layer,
-                                      aggregate, resize, chunk_size)
+                                      aggregate, resize, chunk_size, direction=direction,
+                                      generator=generator, stats=stats)
+    if direction != "gradient" or stats is not None:
+        raise ValueError("direction='random' and stats need a method that meta_saliency can "
+                         "batch (normgrad, gradient, grad_cam, linear_approx)")
     maps = []
     with preserve_model(model, freeze=False, restore_params=True):
         params = [p for p in model.parameters() if p.is_floating_point()]
@@ -235,12 +250,13 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
 
 
 def _step_loss(out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of a one-image output ``(1, C)`` or ``(1, C, *spatial)`` (averaged
-    over positions) toward the class ``c`` (a 0-d tensor); no data-dependent control
-    flow, so it runs under ``torch.func.vmap``."""
+    """Cross-entropy of a one-image output ``(1, C)`` or ``(1, C, *spatial)`` toward the
+    class ``c`` (a 0-d tensor). A dense output's logits are summed over positions first,
+    then one cross-entropy is taken (the authors' meta-saliency code). No data-dependent
+    control flow, so it runs under ``torch.func.vmap``."""
     logits = out.float()
     if logits.ndim > 2:
-        logits = logits.flatten(2).transpose(1, 2).flatten(0, 1)
+        logits = logits.flatten(2).sum(2)
     return F.cross_entropy(logits, c.expand(logits.shape[0]))
 
 
@@ -279,8 +295,10 @@ def _auto_chunk(n_params: int, n: int) -> int:
 
 def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Tensor,
                            step: float, layer: str | None, aggregate: str,
-                           resize: bool | Sequence[int], chunk_size: int | None
-                           ) -> torch.Tensor:
+                           resize: bool | Sequence[int], chunk_size: int | None,
+                           direction: str = "gradient",
+                           generator: torch.Generator | None = None,
+                           stats: dict | None = None) -> torch.Tensor:
     """Meta-saliency for a batch: per-image steps ``θ'_i = θ + step·∇CE_i`` and the
     probe of ``layer`` under ``θ'_i``, both vmapped over images (see
     :func:`meta_saliency`). ``aggregate`` is a key of :data:`AGGREGATIONS` or
@@ -342,14 +360,37 @@ def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Ten
         delta0 = torch.zeros(shape[-1], device=input.device, dtype=input.dtype)
         per_image_grad = vmap(grad(loss), in_dims=(None, 0, 0))
         probe_grad = grad(probed, has_aux=True)
-        maps = []
+        def logits(p: dict, x: torch.Tensor) -> torch.Tensor:
+            out = functional_call(model, (p, buffers), (x[None],)).float()
+            return out.flatten(2).sum(2)[0] if out.ndim > 2 else out[0]
+
+        norm0 = torch.sqrt(sum((v.float() ** 2).sum() for v in params.values()))
+        maps, rel, probs = [], [], []
         for s in range(0, n, chunk):
             x, c = input[s:s + chunk], idx[s:s + chunk]
+            if step != 0.0:
+                g_p = per_image_grad(params, x, c)
+                if direction == "random":
+                    for k, v in g_p.items():
+                        r = torch.randn(v.shape, generator=generator, device=v.device,
+                                        dtype=v.dtype)
+                        scale = (v.flatten(1).norm(dim=1)
+                                 / r.flatten(1).norm(dim=1).clamp(min=1e-30))
+                        g_p[k] = r * scale.view(-1, *([1] * (v.ndim - 1)))
+            if stats is not None:
+                with torch.no_grad():
+                    if step == 0.0:
+                        rel.append(torch.zeros(x.shape[0], device=x.device))
+                        probs.append(vmap(logits, in_dims=(None, 0))(params, x).softmax(-1))
+                    else:
+                        d2 = sum((g.float().flatten(1) ** 2).sum(1) for g in g_p.values())
+                        rel.append(abs(step) * d2.sqrt() / norm0)
+                        st = {k: v[None] + step * g_p[k] for k, v in params.items()}
+                        probs.append(vmap(logits, in_dims=(0, 0))(st, x).softmax(-1))
             if step == 0.0:   # plain saliency: shared weights
                 g, (a, a_in) = vmap(probe_grad, in_dims=(None, None, 0, 0))(delta0, params,
                                                                             x, c)
             else:
-                g_p = per_image_grad(params, x, c)
                 stepped = {k: v[None] + step * g_p[k] for k, v in params.items()}
                 g, (a, a_in) = vmap(probe_grad, in_dims=(None, 0, 0, 0))(delta0, stepped,
                                                                          x, c)
@@ -362,6 +403,9 @@ def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Ten
                         a, g = a[:, :, None, None], g[:, :, None, None]
                     m = AGGREGATIONS[aggregate](a, g)
             maps.append(m.detach())
+    if stats is not None:
+        stats["rel_change"] = torch.cat(rel)
+        stats["probs"] = torch.cat(probs)
     s = torch.cat(maps, 0)
     if resize:
         s = resize_map(s, input.shape[-2:] if resize is True else resize)

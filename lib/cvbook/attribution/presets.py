@@ -148,7 +148,12 @@ class NormGradConfig:
             classes gives one trial per class).
         meta_steps: the meta-saliency step sizes ``eta`` of the sweep (0: plain NormGrad;
             0.0025 is the authors' default in their class-sensitivity script).
+        meta_controls: step sizes at which the random-direction control (the same
+            per-tensor step norm, no class information) is run too; each must be in
+            ``meta_steps``.
         n_meta: images of the class-sensitivity and meta-saliency localisation checks.
+        ties: the pointing game's tie rule (``"random"`` for the scenes, whose last-layer
+            gradient map is constant; ``"first"``, TorchRay's argmax, for ``full``).
         cue_steps: fine-tuning steps on scenes with a spurious cue (scenes only).
         pretrained: load torchvision's ImageNet weights for the full preset's classifier
             (``False``: random initialisation, for the tests; nothing is downloaded).
@@ -160,8 +165,10 @@ class NormGradConfig:
     data_root: str | None = None
     n_eval: int = 240
     tolerance: float = 4.0
-    meta_steps: tuple[float, ...] = (0.0, 0.0025, 0.01, 0.03, 0.1)
-    n_meta: int = 240
+    meta_steps: tuple[float, ...] = (0.0, 3e-5, 1e-4, 3e-4, 0.0025)
+    meta_controls: tuple[float, ...] = (1e-4, 0.0025)
+    n_meta: int = 120
+    ties: str = "random"
     cue_steps: int = 60
     demo_epochs: int = 2
     pretrained: bool = True
@@ -173,6 +180,11 @@ class NormGradConfig:
             raise ValueError("meta_steps must list at least one step size >= 0")
         for s in self.meta_steps:
             check_float(s, "meta_steps[i]", min_value=0.0)
+        for s in self.meta_controls:
+            if s not in self.meta_steps:
+                raise ValueError(f"meta_controls: {s} is not one of meta_steps "
+                                 f"{self.meta_steps}")
+        check_choice(self.ties, "ties", ("random", "first"))
         check_int(self.n_meta, "n_meta", min_value=1, max_value=self.n_eval)
         check_int(self.cue_steps, "cue_steps", min_value=1)
         if not isinstance(self.pretrained, bool):
@@ -185,7 +197,9 @@ class NormGradConfig:
 NORMGRAD_PRESETS: dict[str, NormGradConfig] = {
     "cpu": NormGradConfig(),
     # The paper's setting: VGG-16 (or model="resnet50") on the VOC 2007 test set, 224 px,
-    # pointing tolerance 15 px; meta-saliency's step 0.0025 (the authors' script).
+    # pointing tolerance 15 px at the original resolution, first-pixel argmax (TorchRay);
+    # meta-saliency's step 0.0025 (the authors' script) with its random-direction control.
     "full": NormGradConfig(model="vgg16", n_eval=4952, tolerance=15.0, n_meta=200,
-                           meta_steps=(0.0, 0.0025), batch_size=32),
+                           meta_steps=(0.0, 1e-4, 0.0025), meta_controls=(0.0025,),
+                           ties="first", batch_size=32),
 }
