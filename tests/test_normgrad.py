@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import cvbook.attribution as A
@@ -163,3 +164,35 @@ def test_fast_path_is_taken_for_library_methods(x, monkeypatch):
     A.meta_saliency(net, x, TARGETS, method=one_at_a_time(A.normgrad),
                     layer="features.relu3")
     assert len(calls) == 2
+
+
+def test_random_direction_control_and_stats(x):
+    net = scene_net()
+    st: dict = {}
+    g = torch.Generator().manual_seed(0)
+    rnd = A.meta_saliency(net, x, TARGETS, lr=0.01, layer="features.relu2",
+                          direction="random", generator=g, stats=st)
+    st_grad: dict = {}
+    grd = A.meta_saliency(net, x, TARGETS, lr=0.01, layer="features.relu2", stats=st_grad)
+    assert rnd.shape == grd.shape and not torch.allclose(rnd, grd)
+    # the random step has the gradient step's per-tensor norms, hence its total size
+    torch.testing.assert_close(st["rel_change"], st_grad["rel_change"], rtol=1e-4, atol=0)
+    assert (st_grad["rel_change"] > 0).all()
+    assert st["probs"].shape == (x.shape[0], net(x).shape[1])
+    torch.testing.assert_close(st["probs"].sum(1), torch.ones(x.shape[0]))
+    st0: dict = {}
+    A.meta_saliency(net, x, TARGETS, lr=0.0, layer="features.relu2", stats=st0)
+    with torch.no_grad():
+        torch.testing.assert_close(st0["probs"], net(x).softmax(1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="direction"):
+        A.meta_saliency(net, x, TARGETS, layer="features.relu2", direction="up")
+
+
+def test_dense_step_loss_sums_logits_over_positions():
+    import importlib
+
+    N = importlib.import_module("cvbook.attribution.normgrad")
+    out = torch.randn(1, 3, 4, 5)
+    c = torch.tensor(1)
+    ref = F.cross_entropy(out.sum((2, 3)), c[None])        # the authors' form
+    torch.testing.assert_close(N._step_loss(out, c), ref)

@@ -110,3 +110,28 @@ def test_voc_pointing_set_on_fake_files(tmp_path):
     data = voc_pointing_set(str(tmp_path), size=16)
     assert data["images"].shape == (2, 3, 16, 16)
     assert data["masks"].shape == (2, 16, 16) and data["labels"].tolist() == [6, 7]
+
+
+def test_voc_hit_region_at_original_resolution_and_all_difficult_skip():
+    from cvbook.data.voc import VOC_CLASSES, annotation_trials
+
+    # a 100x50 image squashed to a 10x10 grid: grid pixel (i, j) has its centre at
+    # ((j + 0.5) * 10, (i + 0.5) * 5) original pixels
+    ann = {"annotation": {"size": {"width": "100", "height": "50"}, "object": [
+        {"name": "dog", "difficult": "0",
+         "bndbox": {"xmin": "41", "ymin": "21", "xmax": "60", "ymax": "30"}},
+        {"name": "cat", "difficult": "1",
+         "bndbox": {"xmin": "1", "ymin": "1", "xmax": "10", "ymax": "10"}},
+    ]}}
+    plain = annotation_trials(ann, 10)
+    assert len(plain) == 2                                    # default: every class kept
+    (dog,) = annotation_trials(ann, 10, tolerance=12.0, skip_all_difficult=True)
+    assert dog["label"] == VOC_CLASSES.index("dog")
+    ys, xs = (torch.arange(10) + 0.5) * 5, (torch.arange(10) + 0.5) * 10
+    dy = torch.clamp(torch.maximum(20 - ys, ys - 30), min=0)
+    dx = torch.clamp(torch.maximum(40 - xs, xs - 60), min=0)
+    brute = (dy[:, None] ** 2 + dx[None] ** 2).sqrt() < 12.0   # strict, as TorchRay
+    assert torch.equal(dog["mask"], brute)
+    # by hand: 7.5 px above the box is a hit, 17.5 px is not; 5 px left is, 15 px is not
+    m = dog["mask"]
+    assert m[2, 5] and not m[0, 5] and m[5, 3] and not m[5, 2]

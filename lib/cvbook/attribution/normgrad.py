@@ -20,6 +20,7 @@ Meta-saliency (§4) explains the network after one SGD step toward the explained
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -38,8 +39,19 @@ from cvbook.attribution.core import (
     target_indices,
 )
 from cvbook.core.validate import Shapes, check_choice, check_float, check_int
+from cvbook.metrics.pointing import PointingGame, mass_inside, point, tie_fraction
 
 NORMGRAD_VARIANTS = ("identity", "selective", "proper")
+
+#: The layers of the per-layer evaluation: the ReLU after each block. VGG-16: relu1_2,
+#: relu2_2, relu3_3, relu4_3, relu5_3 (the paper's conv1_2..conv5_3); ResNet-50: the
+#: output of each stage. These are the names of the authors' class-sensitivity script.
+PAPER_LAYERS: dict[str, tuple[str, ...]] = {
+    "scenes_cnn": ("features.relu1", "features.relu2", "features.relu3", "features.relu4",
+                   "features.relu5"),
+    "vgg16": ("features.3", "features.8", "features.15", "features.22", "features.29"),
+    "resnet50": ("layer1", "layer2", "layer3", "layer4"),
+}
 
 
 def normgrad(model: nn.Module, input: torch.Tensor, target: Target, *, layer: str,
@@ -156,11 +168,13 @@ def combine_maps(maps: Sequence[torch.Tensor], size: Sequence[int], *,
 def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
                   method: Callable[..., torch.Tensor] = normgrad, lr: float = 0.0025,
                   adversarial: bool = False, chunk_size: int | None = None,
-                  **kwargs) -> torch.Tensor:
+                  direction: str = "gradient", generator: torch.Generator | None = None,
+                  stats: dict | None = None, **kwargs) -> torch.Tensor:
     """Meta-saliency (CVPR paper §4, Eq. 8): take one SGD step
     ``θ'_i = θ − η ∇_θ CE(Φ_θ(x_i), c_i)`` toward the explained class ``c_i`` of each
-    image (eval mode, batch norm frozen; for dense outputs the cross-entropy is averaged
-    over positions), compute ``method`` with ``θ'_i``, and put ``θ`` back exactly.
+    image (eval mode, batch norm frozen; for dense outputs ``(N, C, *spatial)`` the logits
+    are summed over positions and one cross-entropy is taken, as in the authors' code),
+    compute ``method`` with ``θ'_i``, and put ``θ`` back exactly.
     ``adversarial=True`` negates the loss (the step goes *away* from ``c``): the map then
     shows *adversarial locations*.
 
@@ -180,7 +194,15 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
         adversarial: step up the loss instead of down.
         chunk_size: images per vmapped chunk (each holds a copy of the parameters);
             ``None`` picks as many as keep the copies under about 256 Mi numbers.
-        kwargs: passed to ``method`` (``layer=...``, ``variant=...``, ``resize=...``).
+        direction: ``"gradient"`` (the method) or ``"random"`` (a control: each parameter
+            tensor moves along a random Gaussian direction scaled to the norm of that
+            tensor's step, so the step has the same per-tensor size but no class
+            information). ``"random"`` needs the batched path.
+        generator: random numbers of ``direction="random"``.
+        stats: if a dict, it receives ``"rel_change"`` ``(N,)`` (‖θ'_i − θ‖ / ‖θ‖ over all
+            floating parameters) and ``"probs"`` ``(N, K)`` (the softmax of the network
+            with θ'_i on x_i; for dense outputs, of the logits summed over positions).
+            Batched path only.
 
     Returns:
         ``(N, 1, h, w)`` maps.
@@ -193,12 +215,17 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
     if idx is None:
         raise ValueError("meta_saliency needs class targets (the step is a cross-entropy "
                          "step toward the class)")
+    check_choice(direction, "direction", ("gradient", "random"))
     sign = 1.0 if adversarial else -1.0
     fast = _batched_aggregate(model, method, kwargs)
     if fast is not None:
         layer, aggregate, resize = fast
         return _meta_saliency_batched(model, input.detach(), idx, sign * lr, layer,
-                                      aggregate, resize, chunk_size)
+                                      aggregate, resize, chunk_size, direction=direction,
+                                      generator=generator, stats=stats)
+    if direction != "gradient" or stats is not None:
+        raise ValueError("direction='random' and stats need a method that meta_saliency can "
+                         "batch (normgrad, gradient, grad_cam, linear_approx)")
     maps = []
     with preserve_model(model, freeze=False, restore_params=True):
         params = [p for p in model.parameters() if p.is_floating_point()]
@@ -223,12 +250,13 @@ def meta_saliency(model: nn.Module, input: torch.Tensor, target: Target, *,
 
 
 def _step_loss(out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of a one-image output ``(1, C)`` or ``(1, C, *spatial)`` (averaged
-    over positions) toward the class ``c`` (a 0-d tensor); no data-dependent control
-    flow, so it runs under ``torch.func.vmap``."""
+    """Cross-entropy of a one-image output ``(1, C)`` or ``(1, C, *spatial)`` toward the
+    class ``c`` (a 0-d tensor). A dense output's logits are summed over positions first,
+    then one cross-entropy is taken (the authors' meta-saliency code). No data-dependent
+    control flow, so it runs under ``torch.func.vmap``."""
     logits = out.float()
     if logits.ndim > 2:
-        logits = logits.flatten(2).transpose(1, 2).flatten(0, 1)
+        logits = logits.flatten(2).sum(2)
     return F.cross_entropy(logits, c.expand(logits.shape[0]))
 
 
@@ -267,8 +295,10 @@ def _auto_chunk(n_params: int, n: int) -> int:
 
 def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Tensor,
                            step: float, layer: str | None, aggregate: str,
-                           resize: bool | Sequence[int], chunk_size: int | None
-                           ) -> torch.Tensor:
+                           resize: bool | Sequence[int], chunk_size: int | None,
+                           direction: str = "gradient",
+                           generator: torch.Generator | None = None,
+                           stats: dict | None = None) -> torch.Tensor:
     """Meta-saliency for a batch: per-image steps ``θ'_i = θ + step·∇CE_i`` and the
     probe of ``layer`` under ``θ'_i``, both vmapped over images (see
     :func:`meta_saliency`). ``aggregate`` is a key of :data:`AGGREGATIONS` or
@@ -330,14 +360,37 @@ def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Ten
         delta0 = torch.zeros(shape[-1], device=input.device, dtype=input.dtype)
         per_image_grad = vmap(grad(loss), in_dims=(None, 0, 0))
         probe_grad = grad(probed, has_aux=True)
-        maps = []
+        def logits(p: dict, x: torch.Tensor) -> torch.Tensor:
+            out = functional_call(model, (p, buffers), (x[None],)).float()
+            return out.flatten(2).sum(2)[0] if out.ndim > 2 else out[0]
+
+        norm0 = torch.sqrt(sum((v.float() ** 2).sum() for v in params.values()))
+        maps, rel, probs = [], [], []
         for s in range(0, n, chunk):
             x, c = input[s:s + chunk], idx[s:s + chunk]
+            if step != 0.0:
+                g_p = per_image_grad(params, x, c)
+                if direction == "random":
+                    for k, v in g_p.items():
+                        r = torch.randn(v.shape, generator=generator, device=v.device,
+                                        dtype=v.dtype)
+                        scale = (v.flatten(1).norm(dim=1)
+                                 / r.flatten(1).norm(dim=1).clamp(min=1e-30))
+                        g_p[k] = r * scale.view(-1, *([1] * (v.ndim - 1)))
+            if stats is not None:
+                with torch.no_grad():
+                    if step == 0.0:
+                        rel.append(torch.zeros(x.shape[0], device=x.device))
+                        probs.append(vmap(logits, in_dims=(None, 0))(params, x).softmax(-1))
+                    else:
+                        d2 = sum((g.float().flatten(1) ** 2).sum(1) for g in g_p.values())
+                        rel.append(abs(step) * d2.sqrt() / norm0)
+                        st = {k: v[None] + step * g_p[k] for k, v in params.items()}
+                        probs.append(vmap(logits, in_dims=(0, 0))(st, x).softmax(-1))
             if step == 0.0:   # plain saliency: shared weights
                 g, (a, a_in) = vmap(probe_grad, in_dims=(None, None, 0, 0))(delta0, params,
                                                                             x, c)
             else:
-                g_p = per_image_grad(params, x, c)
                 stepped = {k: v[None] + step * g_p[k] for k, v in params.items()}
                 g, (a, a_in) = vmap(probe_grad, in_dims=(None, 0, 0, 0))(delta0, stepped,
                                                                          x, c)
@@ -350,6 +403,9 @@ def _meta_saliency_batched(model: nn.Module, input: torch.Tensor, idx: torch.Ten
                         a, g = a[:, :, None, None], g[:, :, None, None]
                     m = AGGREGATIONS[aggregate](a, g)
             maps.append(m.detach())
+    if stats is not None:
+        stats["rel_change"] = torch.cat(rel)
+        stats["probs"] = torch.cat(probs)
     s = torch.cat(maps, 0)
     if resize:
         s = resize_map(s, input.shape[-2:] if resize is True else resize)
@@ -363,6 +419,101 @@ def adversarial_locations(model: nn.Module, input: torch.Tensor, target: Target,
     *unlearn* the class changes the network most. ``(N, 1, h, w)``."""
     return meta_saliency(model, input, target, method=method, lr=lr, adversarial=True,
                          **kwargs)
+
+
+@dataclass
+class LayerPointing:
+    """What :func:`layer_pointing` measured.
+
+    Attributes:
+        games: ``{(aggregate, layer): PointingGame}``.
+        combined: the pointing game of the combined multi-layer map.
+        mass: ``{(aggregate, layer) or "combined": (N,) mass_inside}`` per trial.
+        ties: ``{(aggregate, layer): (N,)}`` fraction of pixels tied with the maximum.
+        maps: the first ``keep`` trials' maps, ``{aggregate: [(keep, 1, h_l, w_l)]}``,
+            and ``"combined"``: ``(keep, 1, H, W)``.
+    """
+
+    games: dict[tuple[str, str], PointingGame]
+    combined: PointingGame
+    mass: dict
+    ties: dict[tuple[str, str], torch.Tensor]
+    maps: dict
+
+    def accuracy(self, aggregate: str, layer: str, subset: str = "all") -> float:
+        return self.games[aggregate, layer].accuracy()[subset]
+
+    def interval(self, aggregate: str, layer: str, subset: str = "all"
+                 ) -> tuple[float, float]:
+        return self.games[aggregate, layer].interval(subset)
+
+
+def layer_pointing(model: nn.Module, images: torch.Tensor, targets: Target,
+                   masks: torch.Tensor, labels: torch.Tensor, difficult: torch.Tensor,
+                   layers: Sequence[str], *, num_classes: int, tolerance: float,
+                   aggregates: Sequence[str] = ("gradient", "gradcam", "linear",
+                                                "normgrad", "normgrad_selective"),
+                   combine: str = "normgrad_selective", batch_size: int = 80,
+                   ties: str = "random", generator: torch.Generator | None = None,
+                   keep: int = 8, progress: bool = True) -> LayerPointing:
+    """The per-layer pointing game of the CVPR paper (its per-layer table): every
+    aggregation at every layer from one forward/backward pass per batch, each map's
+    maximum scored against the ground truth (:mod:`cvbook.metrics.pointing`), plus the
+    multi-layer combination of ``combine`` (:func:`combine_maps`, geometric product over
+    all layers) and the fraction of each map's mass on the object.
+
+    Args:
+        images: ``(N, C, H, W)``; targets: class indices ``(N,)`` or a reward callable
+            (it must accept any batch of rows, see :func:`reward`).
+        masks: ``(N, H, W)`` bool ground truth; labels: ``(N,)`` classes of the trials
+            (per-class means); difficult: ``(N,)`` bool.
+        ties: the pointing tie rule (:func:`cvbook.metrics.pointing.point`); ``"random"``
+            so that a spatially constant map scores what a random point scores.
+        keep: how many leading trials' maps to return for figures.
+    """
+    _check_input(images)
+    sh = Shapes()
+    sh.check(images, "images", "N C H W")
+    sh.check(masks, "masks", "N H W")
+    sh.check(labels, "labels", "N")
+    sh.check(difficult, "difficult", "N")
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    check_choice(combine, "combine", list(aggregates))
+    idx = target_indices(targets, images.shape[0], images.device)
+    size = images.shape[-2:]
+    games = {(a, l): PointingGame(num_classes, tolerance) for a in aggregates for l in layers}
+    combined = PointingGame(num_classes, tolerance)
+    mass: dict = {}
+    tie: dict = {}
+    kept: dict = {a: [None] * len(layers) for a in aggregates}
+    from tqdm.auto import tqdm
+
+    starts = range(0, images.shape[0], batch_size)
+    for s0 in tqdm(starts, desc="per-layer pointing", disable=not progress):
+        sl = slice(s0, s0 + batch_size)
+        t = idx[sl] if idx is not None else targets
+        mp = layer_saliencies(model, images[sl], t, layers, aggregates=aggregates)
+        for a in aggregates:
+            for j, l in enumerate(layers):
+                m = mp[a][j]
+                games[a, l].add(point(m, size, ties=ties, generator=generator), masks[sl],
+                                labels[sl], difficult[sl])
+                mass.setdefault((a, l), []).append(mass_inside(m, masks[sl]).cpu())
+                tie.setdefault((a, l), []).append(_tie_fraction(m))
+                if s0 == 0:
+                    kept[a][j] = m[:keep]
+        cm = combine_maps(mp[combine], size, mode="product")
+        combined.add(point(cm, size, ties=ties, generator=generator), masks[sl], labels[sl],
+                     difficult[sl])
+        mass.setdefault("combined", []).append(mass_inside(cm, masks[sl]).cpu())
+        if s0 == 0:
+            kept["combined"] = cm[:keep]
+    return LayerPointing(games, combined, {k: torch.cat(v) for k, v in mass.items()},
+                         {k: torch.cat(v) for k, v in tie.items()}, kept)
+
+
+def _tie_fraction(m: torch.Tensor) -> torch.Tensor:
+    return tie_fraction(m).cpu()
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -400,6 +551,6 @@ def class_sensitivity(model: nn.Module, input: torch.Tensor,
     return spearman(both[:n].flatten(1), both[n:].flatten(1))
 
 
-__all__ = ["NORMGRAD_VARIANTS", "adversarial_locations", "class_sensitivity", "combine_maps",
-           "conv_contribution_norms", "layer_saliencies", "meta_saliency", "normgrad",
-           "reward", "spearman"]
+__all__ = ["NORMGRAD_VARIANTS", "PAPER_LAYERS", "LayerPointing", "adversarial_locations",
+           "class_sensitivity", "combine_maps", "conv_contribution_norms", "layer_pointing",
+           "layer_saliencies", "meta_saliency", "normgrad", "reward", "spearman"]

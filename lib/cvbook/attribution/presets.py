@@ -143,33 +143,63 @@ class NormGradConfig:
     """Chapter 02: NormGrad and meta-saliency (Rebuffi, Fong, Ji, Vedaldi, CVPR 2020).
 
     Attributes:
-        model, data_root, n_eval, tolerance, demo_epochs: as in :class:`ExtremalConfig`.
-        meta_steps: the meta-saliency step sizes ``eta`` of the sweep (0: plain NormGrad).
-        n_meta: images of the class-sensitivity measurement.
-        cue_steps: fine-tuning steps on scenes with a spurious cue.
+        model, data_root, n_eval, tolerance, demo_epochs: as in :class:`ExtremalConfig`
+            (``n_eval``: scenes, or VOC images for the full preset; an image with several
+            classes gives one trial per class).
+        meta_steps: the meta-saliency step sizes ``eta`` of the sweep (0: plain NormGrad;
+            0.0025 is the authors' default in their class-sensitivity script).
+        meta_controls: step sizes at which the random-direction control (the same
+            per-tensor step norm, no class information) is run too; each must be in
+            ``meta_steps``.
+        n_meta: images of the class-sensitivity and meta-saliency localisation checks.
+        ties: the pointing game's tie rule (``"random"`` for the scenes, whose last-layer
+            gradient map is constant; ``"first"``, TorchRay's argmax, for ``full``).
+        cue_steps: fine-tuning steps on scenes with a spurious cue (scenes only).
+        pretrained: load torchvision's ImageNet weights for the full preset's classifier
+            (``False``: random initialisation, for the tests; nothing is downloaded).
+        image_size: side the VOC images are resized to (full preset; 224 in the paper).
+        batch_size: images per forward/backward pass of the per-layer evaluation.
     """
 
     model: str = "scenes_cnn"
     data_root: str | None = None
     n_eval: int = 240
     tolerance: float = 4.0
-    meta_steps: tuple[float, ...] = (0.0, 0.0025, 0.01, 0.03, 0.1)
-    n_meta: int = 24
+    meta_steps: tuple[float, ...] = (0.0, 3e-5, 1e-4, 3e-4, 0.0025)
+    meta_controls: tuple[float, ...] = (1e-4, 0.0025)
+    n_meta: int = 120
+    ties: str = "random"
     cue_steps: int = 60
     demo_epochs: int = 2
+    pretrained: bool = True
+    image_size: int = 224
+    batch_size: int = 80
 
     def validate(self) -> None:
         if not self.meta_steps:
             raise ValueError("meta_steps must list at least one step size >= 0")
         for s in self.meta_steps:
             check_float(s, "meta_steps[i]", min_value=0.0)
+        for s in self.meta_controls:
+            if s not in self.meta_steps:
+                raise ValueError(f"meta_controls: {s} is not one of meta_steps "
+                                 f"{self.meta_steps}")
+        check_choice(self.ties, "ties", ("random", "first"))
         check_int(self.n_meta, "n_meta", min_value=1, max_value=self.n_eval)
         check_int(self.cue_steps, "cue_steps", min_value=1)
+        if not isinstance(self.pretrained, bool):
+            raise TypeError(f"pretrained must be a bool, got {type(self.pretrained).__name__}")
+        check_int(self.image_size, "image_size", min_value=32)
+        check_int(self.batch_size, "batch_size", min_value=1)
         _check_common(self)
 
 
 NORMGRAD_PRESETS: dict[str, NormGradConfig] = {
     "cpu": NormGradConfig(),
-    # The paper's setting: VGG-16 on the VOC 2007 test set.
-    "full": NormGradConfig(model="vgg16", n_eval=4952, tolerance=15.0, n_meta=200),
+    # The paper's setting: VGG-16 (or model="resnet50") on the VOC 2007 test set, 224 px,
+    # pointing tolerance 15 px at the original resolution, first-pixel argmax (TorchRay);
+    # meta-saliency's step 0.0025 (the authors' script) with its random-direction control.
+    "full": NormGradConfig(model="vgg16", n_eval=4952, tolerance=15.0, n_meta=200,
+                           meta_steps=(0.0, 1e-4, 0.0025), meta_controls=(0.0025,),
+                           ties="first", batch_size=32),
 }

@@ -58,12 +58,25 @@ def voc_reward(labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     return score
 
 
-def annotation_trials(annotation: dict[str, Any], size: int) -> list[dict[str, Any]]:
+def annotation_trials(annotation: dict[str, Any], size: int, *,
+                      tolerance: float | None = None, skip_all_difficult: bool = False
+                      ) -> list[dict[str, Any]]:
     """Pointing trials of one VOC annotation (the dict ``VOCDetection`` returns).
 
+    Args:
+        tolerance: ``None`` (default): ``mask`` is the union of the class's boxes on the
+            ``size × size`` grid (score it with a tolerance in grid pixels). A number:
+            ``mask`` is the *hit region* of TorchRay's pointing game at the image's
+            original resolution: grid pixels whose centre, mapped back to the original
+            image, lies strictly within ``tolerance`` original pixels of one of the boxes
+            (score it with tolerance 0).
+        skip_all_difficult: drop classes whose boxes are all flagged PASCAL-difficult (as
+            TorchRay's ``PointingGameBenchmark`` does); default keeps them.
+
     Returns:
-        one dict per class present: ``label`` (int), ``mask`` ``(size, size)`` bool union
-        of its boxes after resizing the image to ``size × size``, ``difficult`` (bool).
+        one dict per class present: ``label`` (int), ``mask`` ``(size, size)`` bool (see
+        ``tolerance``), ``difficult`` (bool: the class covers under a quarter of the
+        image, summing box areas, and the image holds another class).
     """
     ann = annotation["annotation"]
     W, H = float(ann["size"]["width"]), float(ann["size"]["height"])
@@ -73,15 +86,21 @@ def annotation_trials(annotation: dict[str, Any], size: int) -> list[dict[str, A
     xs = (torch.arange(size) + 0.5) * W / size
     trials = []
     for c in present:
+        mine = [o for o in objs if VOC_CLASSES.index(o["name"]) == c]
+        if skip_all_difficult and all(str(o.get("difficult", "0")) == "1" for o in mine):
+            continue
         mask = torch.zeros(size, size, dtype=torch.bool)
         area = 0.0
-        for o in objs:
-            if VOC_CLASSES.index(o["name"]) != c:
-                continue
+        for o in mine:
             b = o["bndbox"]
             x0, y0, x1, y1 = (float(b[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
-            mask |= ((ys[:, None] >= y0 - 1) & (ys[:, None] <= y1)
-                     & (xs[None] >= x0 - 1) & (xs[None] <= x1))
+            if tolerance is None:
+                mask |= ((ys[:, None] >= y0 - 1) & (ys[:, None] <= y1)
+                         & (xs[None] >= x0 - 1) & (xs[None] <= x1))
+            else:  # distance (original pixels, 1-based box coordinates) to the box
+                dy = torch.clamp(torch.maximum(y0 - 1 - ys, ys - y1), min=0.0)
+                dx = torch.clamp(torch.maximum(x0 - 1 - xs, xs - x1), min=0.0)
+                mask |= (dy[:, None] ** 2 + dx[None] ** 2) < float(tolerance) ** 2
             area += (x1 - x0 + 1) * (y1 - y0 + 1)
         trials.append({"label": c, "mask": mask,
                        "difficult": bool(area < 0.25 * W * H and len(present) > 1)})
@@ -89,9 +108,12 @@ def annotation_trials(annotation: dict[str, Any], size: int) -> list[dict[str, A
 
 
 def voc_pointing_set(root: str, *, year: str = "2007", image_set: str = "test",
-                     size: int = 224, limit: int | None = None, download: bool = False
+                     size: int = 224, limit: int | None = None, download: bool = False,
+                     tolerance: float | None = None, skip_all_difficult: bool = False
                      ) -> dict[str, torch.Tensor]:
-    """Load VOC pointing-game trials with torchvision.
+    """Load VOC pointing-game trials with torchvision. ``tolerance`` and
+    ``skip_all_difficult``: see :func:`annotation_trials` (defaults: boxes on the
+    ``size × size`` grid, every class present).
 
     Returns:
         ``{"images": (T, 3, size, size) ImageNet-normalised, "masks": (T, size, size),
@@ -108,7 +130,8 @@ def voc_pointing_set(root: str, *, year: str = "2007", image_set: str = "test",
         img, ann = ds[i]
         x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
         x = normalize_imagenet(TF.resize(x, [size, size], antialias=True))
-        for t in annotation_trials(ann, size):
+        for t in annotation_trials(ann, size, tolerance=tolerance,
+                                   skip_all_difficult=skip_all_difficult):
             images.append(x)
             masks.append(t["mask"])
             labels.append(t["label"])

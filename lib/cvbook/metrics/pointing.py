@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from cvbook.core.validate import Shapes, check_float, check_tensor
+from cvbook.core.validate import Shapes, check_float, check_int, check_tensor
 from cvbook.image.filters import gaussian_blur
 
 
@@ -27,8 +27,12 @@ def gaussian_smooth(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     return gaussian_blur(maps.float(), sigma) if sigma > 0 else maps
 
 
+TIE_RULES = ("first", "random")
+
+
 def point(saliency: torch.Tensor, size: Sequence[int] | None = None, *,
-          smooth: float = 0.0) -> torch.Tensor:
+          smooth: float = 0.0, ties: str = "first", tie_rtol: float = 1e-5,
+          generator: torch.Generator | None = None) -> torch.Tensor:
     """Where each map points: ``(N, 2)`` ``(x, y)`` pixel coordinates of its maximum.
 
     Args:
@@ -36,6 +40,14 @@ def point(saliency: torch.Tensor, size: Sequence[int] | None = None, *,
         size: image ``(H, W)``; maps of another size are bilinearly resized first.
         smooth: Gaussian smoothing before the maximum, as a fraction of ``min(H, W)``
             (the papers use 0.02 for gradient-like maps, 0.09 for extremal masks).
+        ties: what to do when several pixels share the maximum. ``"first"`` (the
+            default, TorchRay's ``argmax``): the first in raster order, so a constant
+            map points at pixel ``(0, 0)``. ``"random"``: a pixel drawn uniformly among
+            those within ``tie_rtol·max|s|`` of the maximum, so
+            a map without spatial information scores what a random point scores.
+        tie_rtol: relative tolerance of a tie (bilinear resizing of a constant map
+            leaves rounding differences of a few ulps).
+        generator: random generator of ``ties="random"`` (on the maps' device).
 
     >>> s = torch.zeros(1, 4, 6)
     >>> s[0, 1, 4] = 1.0
@@ -49,13 +61,43 @@ def point(saliency: torch.Tensor, size: Sequence[int] | None = None, *,
     if s.ndim != 4 or s.shape[1] != 1:
         raise ValueError(f"saliency must be (N, H, W) or (N, 1, H, W), got {tuple(saliency.shape)}")
     check_float(smooth, "smooth", min_value=0.0)
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+    check_float(tie_rtol, "tie_rtol", min_value=0.0)
     if size is not None and tuple(s.shape[-2:]) != tuple(size):
         s = F.interpolate(s.float(), size=tuple(size), mode="bilinear", align_corners=False)
     if smooth > 0:
         s = gaussian_smooth(s, smooth * min(s.shape[-2:]))
     W = s.shape[-1]
-    flat = s.flatten(1).argmax(1)
+    if ties == "first":
+        flat = s.flatten(1).argmax(1)
+    else:
+        flat = _random_argmax(s.flatten(1).float(), tie_rtol, generator)
     return torch.stack([flat % W, flat // W], 1).float()
+
+
+def _random_argmax(s: torch.Tensor, rtol: float, generator: torch.Generator | None
+                   ) -> torch.Tensor:
+    """``(N,)`` flat index drawn uniformly among each row's (near-)maxima of ``(N, P)``."""
+    tied = _tied(s, rtol)
+    u = torch.rand(s.shape, generator=generator, device=s.device)
+    return torch.where(tied, u, -1.0).argmax(1)
+
+
+def tie_fraction(saliency: torch.Tensor, rtol: float = 1e-5) -> torch.Tensor:
+    """``(N,)`` fraction of each map's pixels tied with its maximum (within
+    ``rtol·max|s|``): 1 for a map that is constant over space and carries no location.
+
+    >>> tie_fraction(torch.stack([torch.ones(4, 4), torch.eye(4)]))
+    tensor([1.0000, 0.2500])
+    """
+    check_tensor(saliency, "saliency", floating=True)
+    return _tied(saliency.flatten(1).float(), rtol).float().mean(1)
+
+
+def _tied(s: torch.Tensor, rtol: float) -> torch.Tensor:
+    """``(N, P)`` bool: within ``rtol·max|s|`` of the row's maximum."""
+    return s >= s.amax(1, keepdim=True) - rtol * s.abs().amax(1, keepdim=True)
 
 
 def hits(points: torch.Tensor, masks: torch.Tensor, tolerance: float) -> torch.Tensor:
@@ -150,6 +192,18 @@ class PointingGame:
         total = torch.bincount(y[keep], weights=h[keep], minlength=self.num_classes)
         return torch.where(count > 0, total / count.clamp(min=1), torch.nan)
 
+    def interval(self, subset: str = "all", level: float = 0.95, n_boot: int = 4000,
+                 seed: int = 0) -> tuple[float, float]:
+        """A ``level`` confidence interval of :meth:`accuracy`'s mean per-class hit rate:
+        percentile bootstrap over trials, resampled within each class (each class's
+        resampled hit count is ``Binomial(n_c, p_c)``, drawn directly)."""
+        pc = self.per_class(subset)
+        y = torch.cat(self._labels)
+        keep = torch.cat(self._difficult) if subset == "difficult" else torch.ones_like(
+            y, dtype=torch.bool)
+        count = torch.bincount(y[keep], minlength=self.num_classes).float()
+        return _bootstrap_interval(pc, count, level, n_boot, seed)
+
     def accuracy(self) -> dict[str, float]:
         """Mean per-class accuracy on ``"all"`` and ``"difficult"`` trials (classes
         without trials are skipped), plus the trial counts."""
@@ -184,3 +238,73 @@ def center_baseline(masks: torch.Tensor, labels: torch.Tensor, difficult: torch.
     game.add(center_points(len(labels), masks.shape[-2:], masks.device), masks, labels,
              difficult)
     return game.accuracy()
+
+
+def _bootstrap_interval(rates: torch.Tensor, counts: torch.Tensor, level: float,
+                        n_boot: int, seed: int) -> tuple[float, float]:
+    check_float(level, "level", min_value=0.0, max_value=1.0, open_min=True)
+    if level >= 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    check_int(n_boot, "n_boot", min_value=10)
+    ok = counts > 0
+    if not ok.any():
+        return float("nan"), float("nan")
+    n, p = counts[ok].double(), rates[ok].double()
+    g = torch.Generator().manual_seed(int(seed))
+    draws = torch.binomial(n.expand(n_boot, -1).contiguous(),
+                           p.expand(n_boot, -1).contiguous(), generator=g)
+    means = (draws / n).mean(1)
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = torch.quantile(means, q).tolist()
+    return lo, hi
+
+
+def accuracy_interval(hit: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
+                      level: float = 0.95, n_boot: int = 4000, seed: int = 0
+                      ) -> tuple[float, float]:
+    """Confidence interval of the pointing accuracy (mean per-class hit rate) of trials
+    ``hit (N,)`` bool with classes ``labels (N,)``: stratified percentile bootstrap.
+
+    >>> lo, hi = accuracy_interval(torch.arange(200) % 4 != 0, torch.arange(200) % 2, 2)
+    >>> round(lo, 2) < 0.75 < round(hi, 2)
+    True
+    """
+    s = Shapes()
+    s.check(hit, "hit", "N")
+    s.check(labels, "labels", "N")
+    num_classes = check_int(num_classes, "num_classes", min_value=1)
+    y = labels.cpu().long()
+    count = torch.bincount(y, minlength=num_classes).float()
+    total = torch.bincount(y, weights=hit.cpu().float(), minlength=num_classes)
+    rate = torch.where(count > 0, total / count.clamp(min=1), 0.0)
+    return _bootstrap_interval(rate, count, level, n_boot, seed)
+
+
+def mass_inside(saliency: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` fraction of each map's mass that lies on its ground truth: maps are
+    resized to the masks, shifted to a minimum of 0 and normalised to sum 1 (a map that
+    puts all of its mass on the object scores 1; a constant map scores the object's
+    area fraction). Complements pointing, which looks at the maximum only.
+
+    Args:
+        saliency: ``(N, 1, h, w)`` or ``(N, h, w)`` maps.
+        masks: ``(N, H, W)`` bool ground truth.
+
+    >>> m = torch.zeros(1, 4, 4, dtype=torch.bool); m[0, :2] = True
+    >>> mass_inside(torch.ones(1, 1, 4, 4), m)
+    tensor([0.5000])
+    """
+    check_tensor(saliency, "saliency", floating=True)
+    s = saliency if saliency.ndim == 4 else saliency[:, None]
+    sh = Shapes()
+    sh.check(masks, "masks", "N H W")
+    sh.check(s, "saliency", "N 1 * *")
+    if tuple(s.shape[-2:]) != tuple(masks.shape[-2:]):
+        s = F.interpolate(s.float(), size=tuple(masks.shape[-2:]), mode="bilinear",
+                          align_corners=False)
+    s = s.float().flatten(1)
+    s = s - s.amin(1, keepdim=True)
+    total = s.sum(1)
+    inside = (s * masks.flatten(1).to(s.device).float()).sum(1)
+    area = masks.flatten(1).float().mean(1).to(s.device)
+    return torch.where(total > 0, inside / total.clamp(min=1e-30), area)
