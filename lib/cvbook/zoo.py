@@ -84,12 +84,40 @@ class SceneCNNRecipe:
 
 
 @dataclass(frozen=True)
+class FixResRecipe:
+    """How a base network of the FixRes chapter (03) is trained: the ``cpu`` preset of
+    :data:`cvbook.fixres.PRESETS` (its scenes, its :class:`~cvbook.nn.ConvNet`, its
+    optimiser) at resolution ``k_train`` with ``RandomResizedCrop`` + flip, on the
+    training split of seed ``seed`` (the split the chapter draws for that seed), for
+    ``epochs`` epochs. The chapter loads ``fixres_k<K>_s<seed>`` for its seed: one
+    network per seed, so that seeds 0-2 vary the data, the initialisation and the
+    augmentation draws, as a full training run would.
+
+    Attributes:
+        k_train: the training resolution.
+        seed: seed of the data split, the initialisation and the augmentation.
+        epochs: training epochs (the preset's ``epochs`` is the notebook's short demo).
+    """
+
+    k_train: int = 24
+    seed: int = 0
+    epochs: int = 20
+
+    def config(self):
+        """The :class:`cvbook.fixres.FixResConfig` the network is trained with."""
+        from cvbook import fixres
+
+        return dataclasses.replace(fixres.PRESETS["cpu"], k_train=self.k_train,
+                                   epochs=self.epochs)
+
+
+@dataclass(frozen=True)
 class ZooEntry:
     """One model of the zoo: its name, what it is, and its training recipe."""
 
     name: str
     description: str
-    recipe: SceneCNNRecipe = field(default_factory=SceneCNNRecipe)
+    recipe: SceneCNNRecipe | FixResRecipe = field(default_factory=SceneCNNRecipe)
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -106,6 +134,13 @@ ZOO: dict[str, ZooEntry] = {
         "notebook); train it with `python -m cvbook.zoo train scenes_cnn_cue`.",
         SceneCNNRecipe(cue_prob=0.8, epochs=6, n_train=3000)),
 }
+for _k, _role in ((24, "trained at K_train = 24 px"),
+                  (32, "trained at K_train^high = 32 px (the comparison of section 9)")):
+    for _s in (0, 1, 2):
+        ZOO[f"fixres_k{_k}_s{_s}"] = ZooEntry(
+            f"fixres_k{_k}_s{_s}",
+            f"ConvNet of chapter 03 (FixRes) {_role} on the scenes of seed {_s}.",
+            FixResRecipe(k_train=_k, seed=_s))
 
 
 def _scene_config(recipe: SceneCNNRecipe, cue_prob: float):
@@ -120,6 +155,9 @@ def scene_config(name: str, *, cue_prob: float | None = None):
     (``cue_prob`` overrides the probability of the spurious cue)."""
     check_choice(name, "name", list(ZOO))
     recipe = ZOO[name].recipe
+    if not isinstance(recipe, SceneCNNRecipe):
+        raise ValueError(f"{name} is not a SceneCNN entry; its data is "
+                         "cvbook.fixres.build_source(recipe.config(), seed=recipe.seed)")
     return _scene_config(recipe, recipe.cue_prob if cue_prob is None else cue_prob)
 
 
@@ -129,6 +167,11 @@ def build_model(name: str) -> nn.Module:
 
     check_choice(name, "name", list(ZOO))
     recipe = ZOO[name].recipe
+    if isinstance(recipe, FixResRecipe):
+        from cvbook import fixres
+
+        cfg = recipe.config()
+        return fixres.build_model(cfg, len(cfg.classes))
     return SceneCNN(num_classes=len(recipe.classes), width=recipe.width)
 
 
@@ -207,6 +250,37 @@ def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu
     return model, metrics
 
 
+def train_fixres(recipe: FixResRecipe, *, device: str | torch.device = "cpu",
+                 progress: bool = True, n_train: int | None = None
+                 ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train a base network of chapter 03 following ``recipe`` (see
+    :class:`FixResRecipe`) with :func:`cvbook.fixres.train`.
+
+    Returns:
+        ``(model, metrics)``: ``train_loss`` per epoch and the held-out top-1 of the
+        seed's test split at every resolution of the preset's sweep
+        (``test_top1_at``, the chapter's "no fine-tuning" curve).
+    """
+    from cvbook import fixres
+    from cvbook.core.seed import seed_everything
+
+    if not isinstance(recipe, FixResRecipe):
+        raise TypeError(f"recipe must be a FixResRecipe, got {type(recipe).__name__}")
+    cfg = recipe.config()
+    if n_train is not None:
+        cfg = dataclasses.replace(cfg, n_train=n_train, n_test=min(cfg.n_test, n_train))
+    seed_everything(recipe.seed, threads=None)
+    source = fixres.build_source(cfg, seed=recipe.seed, device=device)
+    model = fixres.build_model(cfg, source.num_classes).to(device)
+    hist = fixres.train(model, source, recipe.k_train, epochs=recipe.epochs, lr=cfg.lr,
+                        weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
+                        progress=progress, desc=f"train @ {recipe.k_train}px")
+    sweep = fixres.resolution_sweep(model, source, cfg.k_tests, progress=False)
+    model.eval()
+    return model, {"train_loss": [round(v, 4) for v in hist.loss],
+                   "test_top1_at": {str(k): round(v, 4) for k, v in sweep.items()}}
+
+
 def checkpoint_path(name: str, directory: str | Path | None = None) -> Path:
     """Where the weights of ``name`` live (``cvbook/zoo/NAME.pt`` by default)."""
     check_choice(name, "name", list(ZOO))
@@ -228,12 +302,20 @@ def train(name: str, *, out: str | Path | None = None, smoke: bool = False,
     """
     check_choice(name, "name", list(ZOO))
     recipe = ZOO[name].recipe
-    if smoke:
-        recipe = dataclasses.replace(recipe, epochs=1, n_train=256, n_test=64)
-    model, metrics = train_scene_cnn(recipe, device=device, progress=progress)
+    extra: dict[str, Any] = {}
+    if isinstance(recipe, FixResRecipe):
+        if smoke:
+            recipe = dataclasses.replace(recipe, epochs=1)
+        model, metrics = train_fixres(recipe, device=device, progress=progress,
+                                      n_train=256 if smoke else None)
+        extra["config"] = json.loads(json.dumps(dataclasses.asdict(recipe.config())))
+    else:
+        if smoke:
+            recipe = dataclasses.replace(recipe, epochs=1, n_train=256, n_test=64)
+        model, metrics = train_scene_cnn(recipe, device=device, progress=progress)
     path = checkpoint_path(name, out)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    meta = {"name": name, "description": ZOO[name].description,
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"name": name, "description": ZOO[name].description, **extra,
             "recipe": dataclasses.asdict(recipe), "seed": recipe.seed, "metrics": metrics,
             "smoke": smoke, "command": f"python -m cvbook.zoo train {name}"
             + (" --smoke" if smoke else ""),
