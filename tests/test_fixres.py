@@ -421,9 +421,13 @@ def test_world_diagnostics():
     assert fixres.receptive_field(ConvNet(2, widths=(4, 8, 16, 32))) == 38
     with pytest.raises(TypeError):
         fixres.receptive_field(torch.nn.Linear(2, 2))
-    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
-    cov = fixres.crop_object_coverage(boxes, (10, 10), draws=500)
-    assert torch.allclose(cov, torch.ones(500))  # the object fills the image
+    # an object that fills the image: the coverage is the crop's area fraction
+    boxes = torch.tensor([[0.0, 0.0, 30.0, 20.0]])
+    cov = fixres.crop_object_coverage(boxes, (20, 30), draws=500, seed=3)
+    g = torch.Generator().manual_seed(3)
+    torch.randint(0, 1, (500,), generator=g)
+    c = fixres.sample_rrc_boxes(500, 20, 30, generator=g)
+    assert torch.allclose(cov, (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1]) / 600)
     cov = fixres.crop_object_coverage(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), (40, 40), draws=4000)
     assert 0 < (cov == 0).float().mean() < 1 and cov.max() <= 1
     a = torch.tensor([True, True, False, True])
