@@ -322,19 +322,21 @@ def test_finetune_lr_step_divides_the_rate_by_ten():
     torch.manual_seed(0)
     model = ConvNet(2, widths=(8, 16))
     seen = []
-    orig = fixres.fit
+    from cvbook.fixres import finetune as ft_module
+
+    orig = ft_module.fit
 
     def spy(*args, **kw):
         sched = kw["scheduler"]
         out = orig(*args, on_epoch_end=lambda e, h: seen.append(sched.get_last_lr()[0]), **kw)
         return out
 
-    fixres.fit = spy
+    ft_module.fit = spy
     try:
         fixres.fixres_finetune(model, _tiny_source(), 16, epochs=4, lr=0.1, lr_step=2,
                                progress=False)
     finally:
-        fixres.fit = orig
+        ft_module.fit = orig
     assert seen == pytest.approx([0.1, 0.01, 0.01, 0.001])
 
 

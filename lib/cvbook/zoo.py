@@ -85,30 +85,32 @@ class SceneCNNRecipe:
 
 @dataclass(frozen=True)
 class FixResRecipe:
-    """How a base network of the FixRes chapter (03) is trained: the ``cpu`` preset of
-    :data:`cvbook.fixres.PRESETS` (its scenes, its :class:`~cvbook.nn.ConvNet`, its
-    optimiser) at resolution ``k_train`` with ``RandomResizedCrop`` + flip, on the
-    training split of seed ``seed`` (the split the chapter draws for that seed), for
-    ``epochs`` epochs. The chapter loads ``fixres_k<K>_s<seed>`` for its seed: one
+    """How a base network of the FixRes chapter (03) is trained: a
+    :class:`~cvbook.nn.ConvNet` (``widths``, ``global_pool``) on the scenes world of seed
+    ``seed`` (the split the chapter's ``cpu`` preset draws for that seed:
+    ``make_scenes(n_train, seed=2·seed)``, ``make_scenes(n_test, seed=2·seed + 1)``), at
+    resolution ``k_train`` with ``RandomResizedCrop`` + flip (batched, on the device), AdamW
+    and a one-cycle learning rate (15% warm-up), for ``epochs`` epochs: the training of
+    ``cvbook.fixres.train``. The chapter loads ``fixres_k<K>_s<seed>`` for its seed: one
     network per seed, so that seeds 0-2 vary the data, the initialisation and the
-    augmentation draws, as a full training run would.
-
-    Attributes:
-        k_train: the training resolution.
-        seed: seed of the data split, the initialisation and the augmentation.
-        epochs: training epochs (the preset's ``epochs`` is the notebook's short demo).
+    augmentation draws, as a full training run would. ``tests/test_fixres_zoo.py`` checks
+    that these fields equal the chapter's ``cpu`` preset.
     """
 
     k_train: int = 24
     seed: int = 0
     epochs: int = 20
-
-    def config(self):
-        """The :class:`cvbook.fixres.FixResConfig` the network is trained with."""
-        from cvbook import fixres
-
-        return dataclasses.replace(fixres.PRESETS["cpu"], k_train=self.k_train,
-                                   epochs=self.epochs)
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    global_pool: str = "avg"
+    classes: tuple[str, ...] = ("disk", "square", "triangle", "cross")
+    clutter: float = 0.1
+    image_size: int = 48
+    n_train: int = 6000
+    n_test: int = 2000
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    k_tests: tuple[int, ...] = (16, 24, 32, 40, 48)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ def scene_config(name: str, *, cue_prob: float | None = None):
     recipe = ZOO[name].recipe
     if not isinstance(recipe, SceneCNNRecipe):
         raise ValueError(f"{name} is not a SceneCNN entry; its data is "
-                         "cvbook.fixres.build_source(recipe.config(), seed=recipe.seed)")
+                         "the scenes of cvbook.zoo.FixResRecipe")
     return _scene_config(recipe, recipe.cue_prob if cue_prob is None else cue_prob)
 
 
@@ -168,10 +170,7 @@ def build_model(name: str) -> nn.Module:
     check_choice(name, "name", list(ZOO))
     recipe = ZOO[name].recipe
     if isinstance(recipe, FixResRecipe):
-        from cvbook import fixres
-
-        cfg = recipe.config()
-        return fixres.build_model(cfg, len(cfg.classes))
+        return build_model_from_recipe(recipe)
     return SceneCNN(num_classes=len(recipe.classes), width=recipe.width)
 
 
@@ -250,35 +249,61 @@ def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu
     return model, metrics
 
 
+def _fixres_source(recipe: FixResRecipe, device: torch.device | str, n_train: int):
+    from cvbook.data.scenes import SceneConfig, make_scenes
+    from cvbook.data.sources import TensorSource
+
+    world = SceneConfig(image_size=recipe.image_size, classes=tuple(recipe.classes),
+                        clutter=recipe.clutter, distractors=(0, 0))
+    tr = make_scenes(n_train, world, seed=2 * recipe.seed, device=device)
+    te = make_scenes(min(recipe.n_test, n_train), world, seed=2 * recipe.seed + 1,
+                     device=device)
+    return TensorSource(tr.images, tr.labels, te.images, te.labels,
+                        num_classes=world.num_classes, batch_size=recipe.batch_size,
+                        seed=recipe.seed, train_boxes=tr.boxes)
+
+
 def train_fixres(recipe: FixResRecipe, *, device: str | torch.device = "cpu",
                  progress: bool = True, n_train: int | None = None
                  ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a base network of chapter 03 following ``recipe`` (see
-    :class:`FixResRecipe`) with :func:`cvbook.fixres.train`.
+    """Train a base network of chapter 03 following ``recipe`` (see :class:`FixResRecipe`).
 
     Returns:
         ``(model, metrics)``: ``train_loss`` per epoch and the held-out top-1 of the
-        seed's test split at every resolution of the preset's sweep
-        (``test_top1_at``, the chapter's "no fine-tuning" curve).
+        seed's test split at every resolution of ``recipe.k_tests`` with the test
+        transform (``test_top1_at``: the chapter's "no fine-tuning" curve).
     """
-    from cvbook import fixres
     from cvbook.core.seed import seed_everything
+    from cvbook.core.train import fit
 
     if not isinstance(recipe, FixResRecipe):
         raise TypeError(f"recipe must be a FixResRecipe, got {type(recipe).__name__}")
-    cfg = recipe.config()
-    if n_train is not None:
-        cfg = dataclasses.replace(cfg, n_train=n_train, n_test=min(cfg.n_test, n_train))
     seed_everything(recipe.seed, threads=None)
-    source = fixres.build_source(cfg, seed=recipe.seed, device=device)
-    model = fixres.build_model(cfg, source.num_classes).to(device)
-    hist = fixres.train(model, source, recipe.k_train, epochs=recipe.epochs, lr=cfg.lr,
-                        weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
-                        progress=progress, desc=f"train @ {recipe.k_train}px")
-    sweep = fixres.resolution_sweep(model, source, cfg.k_tests, progress=False)
+    source = _fixres_source(recipe, device, n_train or recipe.n_train)
+    model = build_model_from_recipe(recipe).to(device)
+    data = source.train_batches(recipe.k_train, augment=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr,
+                                                total_steps=recipe.epochs * len(data),
+                                                pct_start=0.15)
+    hist = fit(model, data, lambda net, b: nn.functional.cross_entropy(net(b[0]), b[1]), opt,
+               epochs=recipe.epochs, scheduler=sched, scheduler_step="step",
+               progress=progress, desc=f"train @ {recipe.k_train}px")
     model.eval()
-    return model, {"train_loss": [round(v, 4) for v in hist.loss],
-                   "test_top1_at": {str(k): round(v, 4) for k, v in sweep.items()}}
+    top1 = {}
+    with torch.no_grad():
+        for k in recipe.k_tests:
+            hit = sum(int((model(x).argmax(1) == y).sum()) for x, y in source.test_batches(k))
+            top1[str(k)] = round(hit / len(source.test_labels), 4)
+    return model, {"train_loss": [round(v, 4) for v in hist.loss], "test_top1_at": top1}
+
+
+def build_model_from_recipe(recipe: FixResRecipe) -> nn.Module:
+    """A freshly initialised ConvNet of a :class:`FixResRecipe` (channels-last)."""
+    from cvbook.nn.classifiers import ConvNet
+
+    return ConvNet(len(recipe.classes), widths=recipe.widths,
+                   global_pool=recipe.global_pool).to(memory_format=torch.channels_last)
 
 
 def checkpoint_path(name: str, directory: str | Path | None = None) -> Path:
@@ -308,7 +333,6 @@ def train(name: str, *, out: str | Path | None = None, smoke: bool = False,
             recipe = dataclasses.replace(recipe, epochs=1)
         model, metrics = train_fixres(recipe, device=device, progress=progress,
                                       n_train=256 if smoke else None)
-        extra["config"] = json.loads(json.dumps(dataclasses.asdict(recipe.config())))
     else:
         if smoke:
             recipe = dataclasses.replace(recipe, epochs=1, n_train=256, n_test=64)
