@@ -48,9 +48,31 @@ SCRIPT = textwrap.dedent('''
     torch.manual_seed(0)
     model = ConvNet(7, widths=(4, 8))
     acc = fixres.topk_accuracy(model, Src(), 16, topk=(1, 5))
+    # fixres.train under torchrun: the one-cycle schedule is sized on this process's shard
+    # and runs to its end (all total_steps steps; unsharded it would stop halfway)
+    made = []
+
+    class Recorded(torch.optim.lr_scheduler.OneCycleLR):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    torch.optim.lr_scheduler.OneCycleLR = Recorded
+
+    class TrainSrc:
+        def train_batches(self, k, augment=True):
+            g = torch.Generator().manual_seed(2)
+            x, y = torch.rand(26, 3, k, k, generator=g), torch.randint(0, 7, (26,), generator=g)
+            return DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True)
+
+    torch.manual_seed(0)
+    net = ConvNet(7, widths=(4, 8))
+    fixres.train(net, TrainSrc(), 16, epochs=2, lr=0.1, progress=False)
+    sched = made[0]
+    schedule = {"steps": sched.last_epoch, "total": sched.total_steps}
     out = sys.argv[1]
     with open(f"{out}/rank{rank}.json", "w") as f:
-        json.dump({"world": world, "seen": seen, "acc": acc}, f)
+        json.dump({"world": world, "seen": seen, "acc": acc, "schedule": schedule}, f)
 ''')
 
 
@@ -96,3 +118,5 @@ def test_fit_and_evaluation_under_torchrun(tmp_path: Path):
     ref = fixres.topk_accuracy(ConvNet(7, widths=(4, 8)), Src(), 16, topk=(1, 5))
     for r in ranks:
         assert {int(k): v for k, v in r["acc"].items()} == ref
+    for r in ranks:  # 26 images, 2 processes, batch 4: 4 steps a process and epoch
+        assert r["schedule"]["total"] == r["schedule"]["steps"] == 2 * 4

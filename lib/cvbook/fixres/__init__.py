@@ -51,6 +51,7 @@ from cvbook.fixres.analysis import (  # noqa: F401
 from cvbook.fixres.finetune import (  # noqa: F401
     Curves,
     classifier,
+    difference_in_differences,
     evaluate,
     fixres_finetune,
     last_batchnorm,
@@ -59,6 +60,7 @@ from cvbook.fixres.finetune import (  # noqa: F401
     receptive_field,
     resolution_curves,
     resolution_sweep,
+    shuffle_seed,
     split_at_last_bn,
     topk_accuracy,
     train,

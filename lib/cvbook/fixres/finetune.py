@@ -72,7 +72,10 @@ def train(model: nn.Module, source, k_train: int, *, epochs: int, lr: float = 0.
     epochs = check_int(epochs, "epochs", min_value=1)
     total_epochs = epochs if total_epochs is None else check_int(total_epochs, "total_epochs",
                                                                  min_value=epochs)
-    steps = total_epochs * len(data)
+    from cvbook.core.train import shard_loader
+
+    # under torchrun `fit` shards the loader: size the schedule on this process's shard
+    steps = total_epochs * len(shard_loader(data))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
                                                 pct_start=0.15)
     return fit(model, data, _ce_loss, opt, epochs=epochs, scheduler=sched,
@@ -265,7 +268,8 @@ def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
                     lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 1e-4,
                     lr_step: int | None = None, amp: bool = False, progress: bool = True,
                     copy_model: bool = True, cached: bool | None = None,
-                    features: torch.Tensor | None = None) -> tuple[nn.Module, History]:
+                    features: torch.Tensor | None = None,
+                    shuffle_seed: int | None = None) -> tuple[nn.Module, History]:
     """The FixRes fine-tuning at the test resolution, as the authors ran it
     (facebookresearch/FixRes, ``imnet_finetune/train.py``).
 
@@ -288,6 +292,9 @@ def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
         model: a trained classifier (left untouched when ``copy_model``).
         source: a :class:`TensorSource` or :class:`FolderSource`.
         k_test: the resolution to fine-tune and then test at.
+        shuffle_seed: on the cached path, shuffle the batches with a fresh generator
+            seeded so (default: the source's shared generator, whose state depends on
+            what drew from it before).
 
     Returns:
         ``(fine_tuned_model, history)``.
@@ -309,6 +316,12 @@ def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
         m.eval()
         bn.train()  # running mean / variance re-estimated at K_test
 
+    if shuffle_seed is None:
+        gen = source.generator
+    else:
+        gen = torch.Generator(device=source.generator.device).manual_seed(
+            check_int(shuffle_seed, "shuffle_seed", min_value=0))
+
     opt = torch.optim.SGD(fc.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = (torch.optim.lr_scheduler.StepLR(opt, lr_step, gamma=0.1)
              if lr_step is not None else None)
@@ -323,7 +336,7 @@ def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
             raise ValueError(f"features has {z.shape[0]} rows, the source "
                              f"{source.train_labels.shape[0]} training images")
         data = TensorBatches(z, source.train_labels, batch_size=source.batch_size,
-                             shuffle=True, generator=source.generator)
+                             shuffle=True, generator=gen)
         hist = fit(head, data, _ce_loss, opt, epochs=epochs, scheduler=sched, amp=amp,
                    progress=progress, desc=desc, set_mode=set_mode)
     else:
@@ -359,11 +372,52 @@ class Curves:
     correct: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
 
 
+def shuffle_seed(seed: int, k: int, repeat: int = 0) -> int:
+    """The seed of the shuffling generator of the fine-tuning at resolution ``k``
+    (repeat ``repeat``) of the run with seed ``seed``: distinct for every triple."""
+    seed, k = check_int(seed, "seed", min_value=0), check_int(k, "k", min_value=1)
+    repeat = check_int(repeat, "repeat", min_value=0)
+    return (seed * 10_007 + k) * 1_009 + repeat
+
+
+def difference_in_differences(fix_hi: torch.Tensor, no_hi: torch.Tensor,
+                              ft_lo: torch.Tensor, no_lo: torch.Tensor,
+                              z: float = 1.96) -> tuple[float, float, float]:
+    """``(FixRes@K_test − noFT@K_test) − (FT@K_train − noFT@K_train)``: what the
+    fine-tuning gains at the test resolution beyond what the same fine-tuning gains at the
+    train resolution, with a 95% interval that counts both the test images and the
+    fine-tunings' shuffles: ``(did, low, high)``.
+
+    Args:
+        fix_hi, ft_lo: ``(R, N)`` booleans, per repeat (shuffle) and test image, whether
+            the fine-tuned network is right at K_test / K_train (repeat ``r`` of both).
+        no_hi, no_lo: ``(N,)`` booleans, the network as trained at K_test / K_train.
+
+    The variance is ``Var_i(d̄_i)/N + Var_r(D_r)/R``, with ``d_ri`` the per-image
+    difference-in-differences, ``d̄_i`` its mean over repeats and ``D_r`` its mean over
+    images (a conservative sum: the first term already holds part of the second).
+    """
+    check_tensor(fix_hi, "fix_hi", ndim=2)
+    r, n = fix_hi.shape
+    check_tensor(ft_lo, "ft_lo", shape=(r, n))
+    check_tensor(no_hi, "no_hi", shape=(n,))
+    check_tensor(no_lo, "no_lo", shape=(n,))
+    d = ((fix_hi.double().cpu() - no_hi.double().cpu())
+         - (ft_lo.double().cpu() - no_lo.double().cpu()))  # (R, N)
+    mean = d.mean().item()
+    var = d.mean(0).var().item() / n if n > 1 else float("inf")
+    if r > 1:
+        var += d.mean(1).var().item() / r
+    se = math.sqrt(var)
+    return mean, mean - z * se, mean + z * se
+
+
 def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
                       finetune_ks: Sequence[int] | None = None, epochs: int = 2,
                       lr: float = 1e-3, lr_step: int | None = None,
                       momentum: float = 0.9, weight_decay: float = 1e-4, amp: bool = False,
-                      progress: bool = True) -> Curves:
+                      progress: bool = True, seed: int = 0, repeats: int = 1,
+                      repeat_ks: Sequence[int] = ()) -> Curves:
     """The paper's key figure: top-1 at every ``K_test`` in ``ks`` without fine-tuning,
     and after the FixRes fine-tuning at each resolution of ``finetune_ks`` (default:
     all of ``ks``), tested at that resolution. Fine-tuning at ``K_train`` itself is the
@@ -371,7 +425,15 @@ def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
 
     On a :class:`TensorSource` with a ConvNet, the frozen trunk runs once per resolution
     on each split (train features feed the fine-tuning, test features both evaluations).
+    There each fine-tuning at ``K`` shuffles with its own generator, seeded by
+    :func:`shuffle_seed` ``(seed, K, r)``: the result at one ``K`` does not depend on which
+    other resolutions were fine-tuned before it. At the resolutions of ``repeat_ks`` the
+    fine-tuning is repeated over ``repeats`` shuffles (``r = 0 .. repeats-1``; the
+    per-image correctness of repeat ``r`` is ``correct[("ft", K, r)]``, repeat 0 is also
+    ``ft[K]`` and ``correct[("ft", K)]``).
     """
+    repeats = check_int(repeats, "repeats", min_value=1)
+    seed = check_int(seed, "seed", min_value=0)
     ks = [check_int(k, "ks[i]", min_value=1) for k in ks]
     if not ks:
         raise ValueError("ks must list at least one test resolution")
@@ -391,15 +453,21 @@ def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
                 out.no_ft[k] = hit.sum().item() / len(hit)
                 out.correct[("no_ft", k)] = hit.cpu()
             if k in fks:
-                tuned, _ = fixres_finetune(model, source, k, epochs=epochs, lr=lr,
-                                           lr_step=lr_step, momentum=momentum,
-                                           weight_decay=weight_decay, progress=False)
-                _, thead = split_at_last_bn(tuned)  # type: ignore[misc]
-                with eval_mode(thead), torch.no_grad():
-                    hit = thead(z_test).argmax(1) == source.test_labels
-                out.ft[k] = hit.sum().item() / len(hit)
-                out.correct[("ft", k)] = hit.cpu()
-                out.models[k] = tuned
+                z_train = trunk_features(trunk, source, k)
+                for r in range(repeats if k in repeat_ks else 1):
+                    tuned, _ = fixres_finetune(model, source, k, epochs=epochs, lr=lr,
+                                               lr_step=lr_step, momentum=momentum,
+                                               weight_decay=weight_decay, progress=False,
+                                               features=z_train,
+                                               shuffle_seed=shuffle_seed(seed, k, r))
+                    _, thead = split_at_last_bn(tuned)  # type: ignore[misc]
+                    with eval_mode(thead), torch.no_grad():
+                        hit = thead(z_test).argmax(1) == source.test_labels
+                    out.correct[("ft", k, r)] = hit.cpu()
+                    if r == 0:
+                        out.ft[k] = hit.sum().item() / len(hit)
+                        out.correct[("ft", k)] = hit.cpu()
+                        out.models[k] = tuned
             continue
         if k in ks:
             acc = topk_accuracy(model, source, k, amp=amp)
