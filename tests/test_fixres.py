@@ -437,3 +437,20 @@ def test_world_diagnostics():
     d, lo, hi = fixres.paired_difference(a, b)
     assert d == pytest.approx(0.5) and lo < d < hi
     assert hi - lo == pytest.approx(2 * 1.96 * float(torch.tensor([0.0, 1, 0, 1]).std()) / 2)
+
+
+def test_difference_in_differences_reduces_to_the_paired_difference():
+    """With the same network at both resolutions for "no fine-tuning" and one repeat, the
+    difference-in-differences is the paired difference of the two fine-tuned networks;
+    with repeats it is the mean of the per-repeat values and its interval is wider."""
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.rand(3, 400, generator=g) < 0.8).unbind(0)
+    did = fixres.difference_in_differences(a[None], c, b[None], c)
+    ref = fixres.paired_difference(a, b)
+    assert all(abs(x - y) < 1e-12 for x, y in zip(did, ref))
+    fa, fb = torch.rand(2, 3, 400, generator=g) < 0.8
+    d3 = fixres.difference_in_differences(fa, c, fb, c)
+    per = [fixres.paired_difference(fa[r], fb[r])[0] for r in range(3)]
+    assert abs(d3[0] - sum(per) / 3) < 1e-12
+    seeds = {fixres.shuffle_seed(s, k, r) for s in (0, 1) for k in (24, 32) for r in (0, 1)}
+    assert len(seeds) == 8
