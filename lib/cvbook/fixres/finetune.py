@@ -316,12 +316,6 @@ def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
         m.eval()
         bn.train()  # running mean / variance re-estimated at K_test
 
-    if shuffle_seed is None:
-        gen = source.generator
-    else:
-        gen = torch.Generator(device=source.generator.device).manual_seed(
-            check_int(shuffle_seed, "shuffle_seed", min_value=0))
-
     opt = torch.optim.SGD(fc.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = (torch.optim.lr_scheduler.StepLR(opt, lr_step, gamma=0.1)
              if lr_step is not None else None)
@@ -335,6 +329,10 @@ def fixres_finetune(model: nn.Module, source, k_test: int, *, epochs: int = 2,
         if z.shape[0] != source.train_labels.shape[0]:
             raise ValueError(f"features has {z.shape[0]} rows, the source "
                              f"{source.train_labels.shape[0]} training images")
+        gen = source.generator
+        if shuffle_seed is not None:
+            gen = torch.Generator(device=gen.device).manual_seed(
+                check_int(shuffle_seed, "shuffle_seed", min_value=0))
         data = TensorBatches(z, source.train_labels, batch_size=source.batch_size,
                              shuffle=True, generator=gen)
         hist = fit(head, data, _ce_loss, opt, epochs=epochs, scheduler=sched, amp=amp,
