@@ -161,13 +161,15 @@ def _tiny_source(n=64, seed=0):
                                batch_size=16, seed=seed)
 
 
-def test_finetune_touches_only_last_bn_stats_and_classifier():
+@pytest.mark.parametrize("cached", [False, True])
+def test_finetune_touches_only_last_bn_stats_and_classifier(cached):
     torch.manual_seed(0)
     src = _tiny_source()
     model = ConvNet(2, widths=(8, 16))
     fixres.train(model, src, 16, epochs=1, progress=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tuned, hist = fixres.fixres_finetune(model, src, 24, epochs=2, lr=0.05, progress=False)
+    tuned, hist = fixres.fixres_finetune(model, src, 24, epochs=2, lr=0.05, progress=False,
+                                         cached=cached)
     # the original model is untouched
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     after = tuned.state_dict()
@@ -284,3 +286,171 @@ def test_folder_errors_are_clear(tmp_path):
         f.unlink()
     with pytest.raises(ValueError, match="holds no images"):
         fixres.FolderSource(empty)
+
+
+# ----------------------------------------------- cached fine-tuning, curves, top-k, torchrun
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_cached_finetune_equals_the_full_forward_path(pool):
+    """Fine-tuning on the frozen trunk's cached output is the official computation: same
+    batches (same shuffling generator), same BN statistics, same classifier."""
+    torch.manual_seed(0)
+    model = ConvNet(2, widths=(8, 16, 32), global_pool=pool)
+    fixres.train(model, _tiny_source(), 16, epochs=1, progress=False)
+    trunk, head = fixres.split_at_last_bn(model)
+    x = torch.rand(3, 3, 24, 24)
+    with torch.no_grad():
+        model.eval()
+        assert torch.allclose(head(trunk(x)), model(x), atol=1e-6)
+    runs = {}
+    for cached in (False, True):
+        src = _tiny_source()  # same seed: same generator state
+        tuned, hist = fixres.fixres_finetune(model, src, 24, epochs=3, lr=0.05, lr_step=2,
+                                             cached=cached, progress=False)
+        runs[cached] = (tuned.state_dict(), hist.loss)
+    (a, la), (b, lb) = runs[False], runs[True]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert la == pytest.approx(lb, rel=1e-5)
+    with pytest.raises(ValueError, match="cached=True"):
+        fixres.fixres_finetune(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3),
+                                                   torch.nn.BatchNorm2d(2),
+                                                   torch.nn.AdaptiveAvgPool2d(1),
+                                                   torch.nn.Flatten(), torch.nn.Linear(2, 2)),
+                               _tiny_source(), 16, cached=True, progress=False)
+
+
+def test_finetune_lr_step_divides_the_rate_by_ten():
+    torch.manual_seed(0)
+    model = ConvNet(2, widths=(8, 16))
+    seen = []
+    from cvbook.fixres import finetune as ft_module
+
+    orig = ft_module.fit
+
+    def spy(*args, **kw):
+        sched = kw["scheduler"]
+        out = orig(*args, on_epoch_end=lambda e, h: seen.append(sched.get_last_lr()[0]), **kw)
+        return out
+
+    ft_module.fit = spy
+    try:
+        fixres.fixres_finetune(model, _tiny_source(), 16, epochs=4, lr=0.1, lr_step=2,
+                               progress=False)
+    finally:
+        ft_module.fit = orig
+    assert seen == pytest.approx([0.1, 0.01, 0.01, 0.001])
+
+
+def test_resolution_curves_fast_path_matches_evaluate_and_finetune():
+    torch.manual_seed(0)
+    src = _tiny_source()
+    model = ConvNet(2, widths=(8, 16))
+    fixres.train(model, src, 16, epochs=1, progress=False)
+    curves = fixres.resolution_curves(model, src, [16, 24], finetune_ks=[24], epochs=1,
+                                      lr=0.05, progress=False)
+    for k in (16, 24):
+        assert curves.no_ft[k] == pytest.approx(fixres.evaluate(model, src, k), abs=1e-9)
+    assert set(curves.ft) == {24} and set(curves.models) == {24}
+    assert curves.ft[24] == pytest.approx(fixres.evaluate(curves.models[24], src, 24))
+    assert curves.top5_ft == {}  # two classes: no top-5
+
+
+def test_topk_accuracy_against_brute_force():
+    torch.manual_seed(0)
+    n, c = 40, 7
+    x = torch.rand(n, 3, 16, 16)
+    y = torch.randint(0, c, (n,))
+    src = fixres.TensorSource(x, y, x, y, num_classes=c, batch_size=9)
+    model = ConvNet(c, widths=(4, 8))
+    acc = fixres.topk_accuracy(model, src, 16, topk=(1, 5, 10))
+    with torch.no_grad():
+        model.eval()
+        logits = model((fixres.center_crop(x, 16) - src.mean) / src.std)
+    rank = (logits > logits.gather(1, y[:, None])).sum(1)  # classes scored above the label
+    for t in (1, 5):
+        assert acc[t] == pytest.approx((rank < t).sum().item() / n, abs=1e-12)
+    assert acc[10] == 1.0  # more than the number of classes: always right
+    assert fixres.evaluate(model, src, 16) == acc[1]
+    with pytest.raises(ValueError, match="topk"):
+        fixres.topk_accuracy(model, src, 16, topk=(0,))
+
+
+# ------------------------------------------------- the full presets, end to end in the notebook
+_SHRINK = {"pretrained": False, "k_tests": [32, 64], "finetune_ks": [32, 64], "finetune_k": 64,
+           "finetune_epochs": 1, "batch_size": 4, "workers": 0, "amp": False}
+
+
+@pytest.mark.parametrize("preset, extra", [
+    ("full", {"k_train": 32}),
+    ("full128", {"k_train": 32, "k_train_high": 64, "epochs": 1}),
+])
+def test_full_presets_run_the_notebook_end_to_end(tmp_path, preset, extra):
+    """The committed notebook, papermilled with a full preset on a fake ImageNet folder of
+    seven classes (top-5 is defined), torchvision's ResNet-50 with random weights and tiny
+    resolutions; every cell runs and the sidecar records the decomposition and top-5."""
+    pytest.importorskip("papermill")
+    from fullrun import run_full_notebook
+
+    root = _fake_imagenet(tmp_path / "imagenet", classes=tuple(f"n0{i}" for i in range(7)),
+                          per_class=2)
+    side = run_full_notebook("03_fixres", tmp_path, root, overrides={**_SHRINK, **extra},
+                             parameters={"preset": preset, "strict": False})
+    assert side["preset"] == preset
+    for key in ("top1_train_res", "top1_test_res_no_ft", "top1_fixres",
+                "top1_ft_at_train_res", "top5_fixres_at_64"):
+        assert 0 <= side["metrics"][key] <= 1, key
+    if preset == "full128":
+        assert "top1_train_high_test_high" in side["metrics"]
+
+
+def test_full_presets_follow_the_official_recipe():
+    for name in ("full", "full128"):
+        cfg = fixres.PRESETS[name]
+        assert cfg.arch == "resnet50" and cfg.finetune_epochs == 56 and cfg.finetune_lr_step == 30
+        assert cfg.finetune_lr == pytest.approx(
+            fixres.linear_scaled_lr(fixres.OFFICIAL_FINETUNE_LR_512, cfg.batch_size))
+        assert cfg.k_train in cfg.ks_to_finetune and cfg.test_k in cfg.ks_to_finetune
+    assert fixres.PRESETS["full"].test_k == 384 and fixres.PRESETS["full128"].test_k == 224
+    assert fixres.PRESETS["full128"].k_train == 128 and fixres.PRESETS["full128"].epochs == 120
+    cpu = fixres.PRESETS["cpu"]
+    assert cpu.finetune_lr == pytest.approx(fixres.linear_scaled_lr(8e-3, cpu.batch_size))
+    assert all(k % 8 == 0 for k in cpu.k_tests)  # multiples of the ConvNet's total stride
+    # K_test of the decomposition: the grid point nearest the formula's matching resolution
+    assert cpu.test_k == 32
+
+
+def test_world_diagnostics():
+    assert fixres.receptive_field(ConvNet(2, widths=(4, 8, 16))) == 18
+    assert fixres.receptive_field(ConvNet(2, widths=(4, 8, 16, 32))) == 38
+    with pytest.raises(TypeError):
+        fixres.receptive_field(torch.nn.Linear(2, 2))
+    # an object that fills the image: the coverage is the crop's area fraction
+    boxes = torch.tensor([[0.0, 0.0, 30.0, 20.0]])
+    cov = fixres.crop_object_coverage(boxes, (20, 30), draws=500, seed=3)
+    g = torch.Generator().manual_seed(3)
+    torch.randint(0, 1, (500,), generator=g)
+    c = fixres.sample_rrc_boxes(500, 20, 30, generator=g)
+    assert torch.allclose(cov, (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1]) / 600)
+    cov = fixres.crop_object_coverage(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), (40, 40), draws=4000)
+    assert 0 < (cov == 0).float().mean() < 1 and cov.max() <= 1
+    a = torch.tensor([True, True, False, True])
+    b = torch.tensor([True, False, False, False])
+    d, lo, hi = fixres.paired_difference(a, b)
+    assert d == pytest.approx(0.5) and lo < d < hi
+    assert hi - lo == pytest.approx(2 * 1.96 * float(torch.tensor([0.0, 1, 0, 1]).std()) / 2)
+
+
+def test_difference_in_differences_reduces_to_the_paired_difference():
+    """With the same network at both resolutions for "no fine-tuning" and one repeat, the
+    difference-in-differences is the paired difference of the two fine-tuned networks;
+    with repeats it is the mean of the per-repeat values and its interval is wider."""
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.rand(3, 400, generator=g) < 0.8).unbind(0)
+    did = fixres.difference_in_differences(a[None], c, b[None], c)
+    ref = fixres.paired_difference(a, b)
+    assert all(abs(x - y) < 1e-12 for x, y in zip(did, ref))
+    fa, fb = torch.rand(2, 3, 400, generator=g) < 0.8
+    d3 = fixres.difference_in_differences(fa, c, fb, c)
+    per = [fixres.paired_difference(fa[r], fb[r])[0] for r in range(3)]
+    assert abs(d3[0] - sum(per) / 3) < 1e-12
+    seeds = {fixres.shuffle_seed(s, k, r) for s in (0, 1) for k in (24, 32) for r in (0, 1)}
+    assert len(seeds) == 8

@@ -120,12 +120,42 @@ class DVERecipe:
 
 
 @dataclass(frozen=True)
+class FixResRecipe:
+    """How a base network of the FixRes chapter (03) is trained: a
+    :class:`~cvbook.nn.ConvNet` (``widths``, ``global_pool``) on the scenes world of seed
+    ``seed`` (the split the chapter's ``cpu`` preset draws for that seed:
+    ``make_scenes(n_train, seed=2·seed)``, ``make_scenes(n_test, seed=2·seed + 1)``), at
+    resolution ``k_train`` with ``RandomResizedCrop`` + flip (batched, on the device), AdamW
+    and a one-cycle learning rate (15% warm-up), for ``epochs`` epochs: the training of
+    ``cvbook.fixres.train``. The chapter loads ``fixres_k<K>_s<seed>`` for its seed: one
+    network per seed, so that seeds 0-2 vary the data, the initialisation and the
+    augmentation draws, as a full training run would. ``tests/test_fixres_zoo.py`` checks
+    that these fields equal the chapter's ``cpu`` preset.
+    """
+
+    k_train: int = 24
+    seed: int = 0
+    epochs: int = 20
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    global_pool: str = "avg"
+    classes: tuple[str, ...] = ("disk", "square", "triangle", "cross")
+    clutter: float = 0.1
+    image_size: int = 48
+    n_train: int = 6000
+    n_test: int = 2000
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    k_tests: tuple[int, ...] = (16, 24, 32, 40, 48)
+
+
+@dataclass(frozen=True)
 class ZooEntry:
     """One model of the zoo: its name, what it is, and its training recipe."""
 
     name: str
     description: str
-    recipe: SceneCNNRecipe | DVERecipe = field(default_factory=SceneCNNRecipe)
+    recipe: SceneCNNRecipe | DVERecipe | FixResRecipe = field(default_factory=SceneCNNRecipe)
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -149,6 +179,13 @@ for _dim in (3, 16):
             _name, f"SmallNet, {_dim}-D descriptors, trained {'with' if _dve else 'without'} "
             "descriptor vector exchange on the faces world (chapter 05); stored in float16.",
             DVERecipe(dim=_dim, dve=_dve))
+for _k, _role in ((24, "trained at K_train = 24 px"),
+                  (32, "trained at K_train^high = 32 px (the comparison of section 9)")):
+    for _s in (0, 1, 2):
+        ZOO[f"fixres_k{_k}_s{_s}"] = ZooEntry(
+            f"fixres_k{_k}_s{_s}",
+            f"ConvNet of chapter 03 (FixRes) {_role} on the scenes of seed {_s}.",
+            FixResRecipe(k_train=_k, seed=_s))
 
 
 def _scene_config(recipe: SceneCNNRecipe, cue_prob: float):
@@ -163,6 +200,9 @@ def scene_config(name: str, *, cue_prob: float | None = None):
     (``cue_prob`` overrides the probability of the spurious cue)."""
     check_choice(name, "name", list(ZOO))
     recipe = ZOO[name].recipe
+    if not isinstance(recipe, SceneCNNRecipe):
+        raise ValueError(f"{name} is not a SceneCNN entry; its data is "
+                         "the scenes of cvbook.zoo.FixResRecipe")
     return _scene_config(recipe, recipe.cue_prob if cue_prob is None else cue_prob)
 
 
@@ -176,6 +216,8 @@ def build_model(name: str) -> nn.Module:
         from cvbook.nn.backbones import SmallNet
 
         return SmallNet(recipe.dim)
+    if isinstance(recipe, FixResRecipe):
+        return build_model_from_recipe(recipe)
     return SceneCNN(num_classes=len(recipe.classes), width=recipe.width)
 
 
@@ -254,6 +296,63 @@ def train_scene_cnn(recipe: SceneCNNRecipe, *, device: str | torch.device = "cpu
     return model, metrics
 
 
+def _fixres_source(recipe: FixResRecipe, device: torch.device | str, n_train: int):
+    from cvbook.data.scenes import SceneConfig, make_scenes
+    from cvbook.data.sources import TensorSource
+
+    world = SceneConfig(image_size=recipe.image_size, classes=tuple(recipe.classes),
+                        clutter=recipe.clutter, distractors=(0, 0))
+    tr = make_scenes(n_train, world, seed=2 * recipe.seed, device=device)
+    te = make_scenes(min(recipe.n_test, n_train), world, seed=2 * recipe.seed + 1,
+                     device=device)
+    return TensorSource(tr.images, tr.labels, te.images, te.labels,
+                        num_classes=world.num_classes, batch_size=recipe.batch_size,
+                        seed=recipe.seed, train_boxes=tr.boxes)
+
+
+def train_fixres(recipe: FixResRecipe, *, device: str | torch.device = "cpu",
+                 progress: bool = True, n_train: int | None = None
+                 ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train a base network of chapter 03 following ``recipe`` (see :class:`FixResRecipe`).
+
+    Returns:
+        ``(model, metrics)``: ``train_loss`` per epoch and the held-out top-1 of the
+        seed's test split at every resolution of ``recipe.k_tests`` with the test
+        transform (``test_top1_at``: the chapter's "no fine-tuning" curve).
+    """
+    from cvbook.core.seed import seed_everything
+    from cvbook.core.train import fit
+
+    if not isinstance(recipe, FixResRecipe):
+        raise TypeError(f"recipe must be a FixResRecipe, got {type(recipe).__name__}")
+    seed_everything(recipe.seed, threads=None)
+    source = _fixres_source(recipe, device, n_train or recipe.n_train)
+    model = build_model_from_recipe(recipe).to(device)
+    data = source.train_batches(recipe.k_train, augment=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr,
+                                                total_steps=recipe.epochs * len(data),
+                                                pct_start=0.15)
+    hist = fit(model, data, lambda net, b: nn.functional.cross_entropy(net(b[0]), b[1]), opt,
+               epochs=recipe.epochs, scheduler=sched, scheduler_step="step",
+               progress=progress, desc=f"train @ {recipe.k_train}px")
+    model.eval()
+    top1 = {}
+    with torch.no_grad():
+        for k in recipe.k_tests:
+            hit = sum(int((model(x).argmax(1) == y).sum()) for x, y in source.test_batches(k))
+            top1[str(k)] = round(hit / len(source.test_labels), 4)
+    return model, {"train_loss": [round(v, 4) for v in hist.loss], "test_top1_at": top1}
+
+
+def build_model_from_recipe(recipe: FixResRecipe) -> nn.Module:
+    """A freshly initialised ConvNet of a :class:`FixResRecipe` (channels-last)."""
+    from cvbook.nn.classifiers import ConvNet
+
+    return ConvNet(len(recipe.classes), widths=recipe.widths,
+                   global_pool=recipe.global_pool).to(memory_format=torch.channels_last)
+
+
 def checkpoint_path(name: str, directory: str | Path | None = None) -> Path:
     """Where the weights of ``name`` live (``cvbook/zoo/NAME.pt`` by default)."""
     check_choice(name, "name", list(ZOO))
@@ -280,9 +379,15 @@ def train(name: str, *, out: str | Path | None = None, smoke: bool = False,
         # cvbook.dve.zoo_train trains these entries and saves them with save_entry
         raise ValueError(f"{name} is trained by its chapter's module: "
                          f"python -m cvbook.dve.zoo_train {name}")
-    if smoke:
-        recipe = dataclasses.replace(recipe, epochs=1, n_train=256, n_test=64)
-    model, metrics = train_scene_cnn(recipe, device=device, progress=progress)
+    if isinstance(recipe, FixResRecipe):
+        if smoke:
+            recipe = dataclasses.replace(recipe, epochs=1)
+        model, metrics = train_fixres(recipe, device=device, progress=progress,
+                                      n_train=256 if smoke else None)
+    else:
+        if smoke:
+            recipe = dataclasses.replace(recipe, epochs=1, n_train=256, n_test=64)
+        model, metrics = train_scene_cnn(recipe, device=device, progress=progress)
     return save_entry(name, model, recipe, metrics, out=out, smoke=smoke, device=device)
 
 
@@ -297,7 +402,7 @@ def save_entry(name: str, model: nn.Module, recipe: Any, metrics: dict[str, Any]
     """
     check_choice(name, "name", list(ZOO))
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point()
-                 else v.detach().cpu()) for k, v in model.state_dict().items()}
+                 else v.detach().cpu()).contiguous() for k, v in model.state_dict().items()}
     path = checkpoint_path(name, out)
     meta = {"name": name, "description": ZOO[name].description,
             "recipe": dataclasses.asdict(recipe), "seed": recipe.seed, "metrics": metrics,

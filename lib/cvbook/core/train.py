@@ -10,9 +10,11 @@ Design points:
 * Optional AMP (:func:`cvbook.core.device.autocast`), with a gradient scaler when the
   half type is float16.
 * Distributed data parallel: under ``torchrun`` (after :func:`init_distributed`) the
-  model is wrapped in ``DistributedDataParallel``, a ``DistributedSampler`` is
-  re-seeded every epoch, epoch losses are averaged over processes and only rank 0
-  shows a progress bar. The same notebook code therefore scales past one GPU.
+  model is wrapped in ``DistributedDataParallel``; a plain ``DataLoader`` is re-built
+  with a ``DistributedSampler`` (:func:`shard_loader`: each process reads its own
+  1/world_size of the data, reshuffled every epoch with ``set_epoch``), epoch losses are
+  averaged over processes and only rank 0 shows a progress bar. The same notebook code
+  therefore scales past one GPU. Outside ``torchrun`` nothing changes.
 """
 
 from __future__ import annotations
@@ -84,6 +86,33 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     return dist.get_rank(), dist.get_world_size()
+
+
+def shard_loader(loader: Any, *, seed: int = 0) -> Any:
+    """Under ``torchrun``, the ``DataLoader`` ``loader`` re-built with a
+    ``DistributedSampler`` (shuffled iff ``loader`` shuffles), so that each of the
+    ``world_size`` processes reads its own shard; anything else is returned unchanged
+    (not distributed, not a ``DataLoader``, or already distributed or batch-sampled).
+
+    The sampler pads the last shard with repeated samples so that every process runs
+    the same number of steps (as ``torch.utils.data.DistributedSampler`` always does);
+    :func:`fit` calls its ``set_epoch`` every epoch.
+    """
+    from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+
+    if not is_distributed() or not isinstance(loader, DataLoader):
+        return loader
+    sampler = loader.sampler
+    if not isinstance(sampler, (RandomSampler, SequentialSampler)) or loader.batch_size is None:
+        return loader
+    dist_sampler = DistributedSampler(loader.dataset, shuffle=isinstance(sampler, RandomSampler),
+                                      seed=check_int(seed, "seed", min_value=0),
+                                      drop_last=loader.drop_last)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=dist_sampler,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+                      timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                      persistent_workers=loader.persistent_workers)
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -172,6 +201,8 @@ def fit(
     device = torch.device(device)
 
     distributed = is_distributed()
+    if distributed and not callable(data):
+        data = shard_loader(data)
     net: nn.Module = model
     if distributed and not isinstance(model, nn.parallel.DistributedDataParallel):
         ids = [device.index] if device.type == "cuda" and device.index is not None else None
@@ -188,7 +219,7 @@ def fit(
         total = epochs * len(data)  # type: ignore[arg-type]
     bar = tqdm(total=total, desc=desc, disable=not (progress and rank0), leave=True)
     for epoch in range(epochs):
-        batches = data(epoch) if callable(data) else data
+        batches = shard_loader(data(epoch)) if callable(data) else data
         sampler = getattr(batches, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
