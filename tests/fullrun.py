@@ -33,7 +33,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def run_full_notebook(stem: str, tmp_path: Path, data_root: str | os.PathLike,
                       overrides: dict[str, Any] | None = None,
                       parameters: dict[str, Any] | None = None,
-                      timeout: int = 600) -> dict[str, Any]:
+                      timeout: int = 600, folder: str = "") -> dict[str, Any]:
     """papermill ``notebooks/<stem>.ipynb`` with the full preset into ``tmp_path``.
 
     Args:
@@ -44,13 +44,15 @@ def run_full_notebook(stem: str, tmp_path: Path, data_root: str | os.PathLike,
         overrides: preset fields to override (shrunk sizes, random weights).
         parameters: further parameters-cell values.
         timeout: per-cell timeout in seconds.
+        folder: a sub-folder of ``notebooks/`` holding the notebook (``"drafts"`` for a
+            chapter that has not yet been promoted into the book).
 
     Returns:
         The sidecar the run wrote (``metrics``, ``claims``, ...), or ``{}`` if none.
     """
     import papermill
 
-    nb = NOTEBOOKS / f"{stem}.ipynb"
+    nb = NOTEBOOKS / folder / f"{stem}.ipynb"
     if not nb.is_file():
         raise FileNotFoundError(f"no notebook {nb}")
     results = tmp_path / "results"
@@ -62,7 +64,7 @@ def run_full_notebook(stem: str, tmp_path: Path, data_root: str | os.PathLike,
     os.environ["CVBOOK_RESULTS_DIR"] = str(results)  # the kernel inherits it
     try:
         papermill.execute_notebook(str(nb), str(tmp_path / f"{stem}-full.ipynb"),
-                                   parameters=params, cwd=str(NOTEBOOKS),
+                                   parameters=params, cwd=str(nb.parent),
                                    kernel_name="python3", progress_bar=False,
                                    execution_timeout=timeout)
     finally:

@@ -150,6 +150,7 @@ def test_full_preset_notebook_on_fake_celeba(tmp_path):
     side = run_full_notebook(
         "05_dve", tmp_path, root,
         overrides={"demo_steps": 2, "batch_size": 2, "n_match": 2, "n_reg_train": 4,
-                   "n_reg_test": 2, "reg_steps": 2, "hg_width": 16, "max_images": 8})
+                   "n_reg_test": 2, "reg_steps": 2, "hg_width": 16, "max_images": 8},
+        folder="drafts")  # a draft chapter (notebooks/drafts/README.md)
     assert side["preset"] == "full"
     assert any(k.startswith("same_px") for k in side["metrics"])
