@@ -163,3 +163,31 @@ def test_citation_cff_is_valid_and_in_step():
     assert cff["license"] == project["license"] == "MIT"
     datetime.date.fromisoformat(str(cff["date-released"]))
     assert cff["repository-code"] == sync_repo_url.repo_url(ROOT)[0]
+
+
+def test_seeds_provenance_ignores_its_own_outputs(tmp_path, monkeypatch):
+    """Writing one chapter's seeds file (or the results page) must not make the next
+    chapter's runs "dirty"; any other tracked change must."""
+    import subprocess
+
+    seeds = _tool("seeds")
+    (tmp_path / "notebooks" / "results").mkdir(parents=True)
+    (tmp_path / "book").mkdir()
+    files = {"notebooks/results/01_x.seeds.json": "{}", "book/results.md": "# r",
+             "notebooks/01_x.ipynb": "{}"}
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(text)
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(seeds, "ROOT", tmp_path)
+    assert seeds.provenance()["dirty"] is False
+    (tmp_path / "notebooks/results/01_x.seeds.json").write_text('{"seeds": {}}')
+    (tmp_path / "book/results.md").write_text("# r2")
+    assert seeds.provenance()["dirty"] is False
+    (tmp_path / "notebooks/01_x.ipynb").write_text('{"cells": []}')
+    assert seeds.provenance()["dirty"] is True

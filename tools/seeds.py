@@ -33,10 +33,17 @@ def _git(*args: str) -> str:
     return r.stdout.strip() if r.returncode == 0 else ""
 
 
+# what `make seeds` itself writes: a chapter's run does not read these, so writing one
+# chapter's seeds file must not mark the next chapter's runs as measured on a dirty tree
+OUTPUTS = (":(exclude)notebooks/results/*.seeds.json", ":(exclude)book/results.md")
+
+
 def provenance() -> dict:
-    """The commit the runs are measured at, and whether tracked files differ from it."""
+    """The commit the runs are measured at, and whether tracked files differ from it
+    (other than the files ``make seeds`` writes itself, :data:`OUTPUTS`)."""
     return {"commit": _git("rev-parse", "HEAD") or None,
-            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                               *OUTPUTS))}
 
 
 def run_seed(nb: Path, seed: int, out: Path) -> dict:
