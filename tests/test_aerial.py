@@ -13,9 +13,9 @@ from cvbook.data.aerial import (
     AerialConfig,
     annotation_masks,
     make_aerial,
-    make_rails,
     perturb_polygons,
 )
+from cvbook.data.rails import make_rails
 from cvbook.geometry import polygon_area, polygon_centroid, polygon_iou, soft_mask_iou
 
 CFG = AerialConfig(tile_size=96)
