@@ -50,6 +50,7 @@ from cvbook.geometry.polygon import (
     _similarity,
     random_similarity,
     rasterize_polygons,
+    splat_polygons,
 )
 from cvbook.render.composite import coverage, over
 
@@ -223,20 +224,37 @@ def perturb_polygons(polygons: torch.Tensor, noise: torch.Tensor,
 
 
 def annotation_masks(polygons: torch.Tensor, valid: torch.Tensor, size: int, *,
-                     supersample: int | None = None, softness: float = 0.5) -> torch.Tensor:
-    """The union of each tile's valid polygons as a coverage map ``(N, S, S)`` (the
-    maximum over polygons), rasterised tile by tile to bound memory.
+                     supersample: int | None = None, softness: float = 0.5,
+                     reduce: str = "max", window: int | None = None) -> torch.Tensor:
+    """Each tile's valid polygons as one coverage map ``(N, S, S)``, rasterised tile by
+    tile to bound memory.
 
     Args:
         polygons: ``(N, K, V, 2)``; valid: ``(N, K)`` bool; size: the tile side ``S``.
         supersample, softness: as :func:`cvbook.geometry.polygon.rasterize_polygons`.
+        reduce: ``"max"`` (the union) or ``"sum"`` (the sum of coverages, from which one
+            polygon's own coverage can be subtracted again, e.g. a memory map).
+        window: with ``reduce="sum"`` and soft coverage, compute each polygon only in a
+            ``window x window`` patch around it
+            (:func:`cvbook.geometry.polygon.splat_polygons`; the patch must hold it).
     """
     polygons = check_tensor(polygons, "polygons", shape="N K V 2", floating=True)
     valid = check_tensor(valid, "valid", shape=tuple(polygons.shape[:2]), dtype=torch.bool)
+    if reduce not in ("max", "sum"):
+        raise ValueError(f"reduce must be one of 'max', 'sum'; got {reduce!r}")
+    if window is not None:
+        if reduce != "sum" or supersample is not None:
+            raise ValueError("window needs reduce='sum' and soft coverage (supersample=None)")
+        tile, slot = valid.nonzero(as_tuple=True)
+        maps = torch.zeros(polygons.shape[0], size, size, device=polygons.device,
+                           dtype=polygons.dtype)
+        return splat_polygons(maps, tile, polygons[tile, slot], window=window,
+                              softness=softness)
     out = []
     for p, v in zip(polygons, valid):
         cov = rasterize_polygons(p, size, supersample=supersample, softness=softness)
-        out.append((cov * v[:, None, None]).amax(0))
+        cov = cov * v[:, None, None]
+        out.append(cov.amax(0) if reduce == "max" else cov.sum(0))
     return torch.stack(out)
 
 

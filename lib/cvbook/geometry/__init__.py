@@ -25,6 +25,7 @@ from cvbook.geometry.polygon import (
     rasterize_polygons,
     similarity_transform,
     soft_mask_iou,
+    splat_polygons,
 )
 from cvbook.geometry.so3 import (
     axis_angle_to_matrix,
@@ -103,6 +104,7 @@ __all__ = [
     "soft_argmax",
     "soft_mask_iou",
     "spatial_softmax",
+    "splat_polygons",
     "to_camera",
     "tps_fit",
     "vee",
