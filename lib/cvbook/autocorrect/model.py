@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from cvbook.core.validate import Shapes, check_float, check_int
-from cvbook.geometry.coords import pixel_to_normalized
 from cvbook.geometry.polygon import _centroid, _similarity, _soft_raster
 from cvbook.nn.blocks import conv_bn_relu
 
@@ -48,13 +47,13 @@ class AutoCorrectNet(nn.Module):
     """``Φ(x, ã)``: a crop of the image, the annotation's mask and (optionally) the memory
     channel in, the similarity that corrects the annotation out.
 
-    Five stages of 3x3 conv-BN-ReLU (the last four with stride 2: ``crop / 16`` cells),
-    global average pooling, a hidden layer and a linear head, whose output is multiplied
-    by ``scale`` (the half-ranges of ``t``).
+    Four stages of 3x3 conv-BN-ReLU with stride 2 (``crop / 16`` cells), average pooling
+    to 3 x 3 cells, a hidden layer and a linear head, whose output is multiplied by
+    ``scale`` (the half-ranges of ``t``).
 
     Args:
         in_channels: 5 with the memory channel, 4 without.
-        width: channels of the first stage (then ``2 w``, ``2 w``, ``4 w``, ``4 w``).
+        width: channels of the first stage (then ``2 w``, ``4 w``, ``4 w``).
         scale: ``(tx, ty, theta, log_s)`` output scale.
 
     Shapes:
@@ -71,7 +70,7 @@ class AutoCorrectNet(nn.Module):
         w = width
         self.in_channels = in_channels
         self.features = nn.Sequential(
-            conv_bn_relu(in_channels, w), conv_bn_relu(w, 2 * w, 2), conv_bn_relu(2 * w, 2 * w, 2),
+            conv_bn_relu(in_channels, w, 2), conv_bn_relu(w, 2 * w, 2),
             conv_bn_relu(2 * w, 4 * w, 2), conv_bn_relu(4 * w, 4 * w, 2))
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 9, 8 * w), nn.ReLU(inplace=True),
                                   nn.Linear(8 * w, 4))
@@ -93,14 +92,16 @@ def crop_origin(polygons: torch.Tensor, crop: int) -> torch.Tensor:
 def _crop(maps: torch.Tensor, index: torch.Tensor, origin: torch.Tensor, crop: int
           ) -> torch.Tensor:
     """Windows ``(B, C, crop, crop)`` of ``maps[index]`` at integer ``origin`` (zeros
-    outside the map): ``grid_sample`` at pixel centres, an exact copy."""
+    outside the map), gathered pixel by pixel (an exact copy)."""
     n, c, h, w = maps.shape
-    j = torch.arange(crop, device=maps.device, dtype=maps.dtype)
-    ys, xs = torch.meshgrid(j, j, indexing="ij")
-    pts = torch.stack((xs, ys), -1)[None] + origin[:, None, None, :]  # (B, crop, crop, 2)
-    grid = pixel_to_normalized(pts, (h, w))
-    return torch.nn.functional.grid_sample(maps[index], grid, mode="nearest",
-                                           padding_mode="zeros", align_corners=False)
+    j = torch.arange(crop, device=maps.device)
+    o = origin.long()
+    xs, ys = o[:, 0, None] + j, o[:, 1, None] + j  # (B, crop)
+    inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
+    flat = ys.clamp(0, h - 1)[:, :, None] * w + xs.clamp(0, w - 1)[:, None, :]  # (B, cr, cr)
+    chan = (index[:, None] * c + torch.arange(c, device=maps.device)) * (h * w)  # (B, C)
+    out = maps.reshape(-1)[chan[:, :, None, None] + flat[:, None]]  # (B, C, crop, crop)
+    return out * inside[:, None]
 
 
 def object_inputs(images: torch.Tensor, memory: torch.Tensor | None, index: torch.Tensor,

@@ -131,33 +131,43 @@ def _centroid(v: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------ distance and inside
 def _edges(v: torch.Tensor, p: torch.Tensor):
-    """Broadcast vertices ``(..., V, 2)`` against points ``(..., P, 2)``: edge starts,
-    edge vectors and start-to-point vectors, each ``(..., V, P, 2)``."""
-    a = v[..., :, None, :]
-    ab = v.roll(-1, dims=-2)[..., :, None, :] - a
-    ap = p[..., None, :, :] - a
-    return a, ab, ap
+    """Broadcast vertices ``(..., V, 2)`` against points ``(..., P, 2)``: the edges'
+    start ``(ax, ay)`` and vector ``(ex, ey)``, each ``(..., V, 1)``, and the start-to-point
+    vectors ``(dx, dy)``, each ``(..., V, P)`` (coordinates kept apart: cheaper than
+    reductions over a trailing dimension of 2)."""
+    ax, ay = v[..., 0, None], v[..., 1, None]
+    nxt = v.roll(-1, dims=-2)
+    ex, ey = nxt[..., 0, None] - ax, nxt[..., 1, None] - ay
+    dx = p[..., None, :, 0] - ax
+    dy = p[..., None, :, 1] - ay
+    return ax, ay, ex, ey, dx, dy
 
 
-def _inside(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Even-odd inside test: ``(..., P)`` bool (crossings of a ray towards +x)."""
-    a, ab, ap = _edges(v, p)
-    ay, by = a[..., 1], a[..., 1] + ab[..., 1]
-    py = p[..., None, :, 1]
+def _crossings(ay, ex, ey, dx, dy) -> torch.Tensor:
+    """Even-odd inside test from :func:`_edges`' terms: ``(..., P)`` bool (crossings of a
+    ray from the point towards +x)."""
+    by = ay + ey
+    py = ay + dy
     straddle = (ay > py) != (by > py)
-    dy = torch.where(straddle, ab[..., 1], torch.ones_like(ab[..., 1]))
-    x_cross = a[..., 0] + ap[..., 1] * ab[..., 0] / dy
-    crossing = straddle & (p[..., None, :, 0] < x_cross)
+    # the edge crosses the ray right of the point: dx < ex * dy / ey (sign-safe form)
+    crossing = straddle & ((dx * ey < ex * dy) == (ey > 0))
     return (crossing.sum(-2) % 2) == 1
 
 
+def _inside(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Even-odd inside test: ``(..., P)`` bool."""
+    _, ay, ex, ey, dx, dy = _edges(v, p)
+    return _crossings(ay, ex, ey, dx, dy)
+
+
 def _sdf(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    a, ab, ap = _edges(v, p)
-    den = (ab * ab).sum(-1)
-    h = ((ap * ab).sum(-1) / den.clamp_min(1e-12)).clamp(0, 1)
-    d2 = ((ap - h[..., None] * ab) ** 2).sum(-1).amin(-2)  # (..., P)
+    _, ay, ex, ey, dx, dy = _edges(v, p)
+    inv = 1 / (ex * ex + ey * ey).clamp_min(1e-12)  # (..., V, 1)
+    h = ((dx * ex + dy * ey) * inv).clamp(0, 1)
+    d2 = ((dx - h * ex) ** 2 + (dy - h * ey) ** 2).amin(-2)  # (..., P)
     d = d2.clamp_min(1e-12).sqrt()
-    return torch.where(_inside(v, p), -d, d)
+    return torch.where(_crossings(ay.detach(), ex.detach(), ey.detach(), dx.detach(),
+                                  dy.detach()), -d, d)
 
 
 def points_in_polygon(vertices: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
