@@ -84,7 +84,7 @@ class AutoCorrectConfig:
     width: int = 16
     memory: bool = True
     loss: str = "mask"
-    steps: int = 1500
+    steps: int = 600
     batch_size: int = 64
     lr: float = 2e-3
     t_shift: float = 8.0
