@@ -1,7 +1,8 @@
 """Geometry shared by the chapters: rotations (:mod:`cvbook.geometry.so3`), cameras and
 projections (:mod:`cvbook.geometry.camera`), image coordinates
 (:mod:`cvbook.geometry.coords`), TPS / affine / flow warps (:mod:`cvbook.geometry.warp`)
-and sub-pixel keypoints from heat maps (:mod:`cvbook.geometry.subpix`)."""
+sub-pixel keypoints from heat maps (:mod:`cvbook.geometry.subpix`) and polygons:
+rasterisation, similarity transforms and IoU (:mod:`cvbook.geometry.polygon`)."""
 
 from cvbook.geometry.camera import (
     Camera,
@@ -12,6 +13,20 @@ from cvbook.geometry.camera import (
     to_camera,
 )
 from cvbook.geometry.coords import normalized_to_pixel, pixel_grid, pixel_to_normalized
+from cvbook.geometry.polygon import (
+    compose_similarity,
+    invert_similarity,
+    points_in_polygon,
+    polygon_area,
+    polygon_centroid,
+    polygon_iou,
+    polygon_sdf,
+    random_similarity,
+    rasterize_polygons,
+    similarity_transform,
+    soft_mask_iou,
+    splat_polygons,
+)
 from cvbook.geometry.so3 import (
     axis_angle_to_matrix,
     elementary_rotation,
@@ -53,11 +68,13 @@ __all__ = [
     "affine_warp",
     "axis_angle_to_matrix",
     "camera_rotation",
+    "compose_similarity",
     "elementary_rotation",
     "euler_to_matrix",
     "flow_consistency_mask",
     "gaussian_heatmaps",
     "hat",
+    "invert_similarity",
     "marginal_soft_argmax",
     "matrix_to_axis_angle",
     "matrix_to_euler",
@@ -67,17 +84,27 @@ __all__ = [
     "perspective_projection",
     "pixel_grid",
     "pixel_to_normalized",
+    "points_in_polygon",
+    "polygon_area",
+    "polygon_centroid",
+    "polygon_iou",
+    "polygon_sdf",
     "quaternion_to_matrix",
     "random_affine",
     "random_axis_angle",
     "random_rotation",
+    "random_similarity",
     "random_tps",
+    "rasterize_polygons",
     "rotation_angle",
     "sample_at",
     "sample_cameras",
     "sample_points",
+    "similarity_transform",
     "soft_argmax",
+    "soft_mask_iou",
     "spatial_softmax",
+    "splat_polygons",
     "to_camera",
     "tps_fit",
     "vee",
