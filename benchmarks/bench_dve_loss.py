@@ -1,8 +1,10 @@
 """DVE's dense equivariance loss in matmul form against the explicit C x HW x HW form:
 time (forward + backward) and peak memory, at 48 px (the faces world), 70 px (the
-paper's SmallNet crops) and 136 px (the paper's hourglass images), stride 2, on the CPU.
+paper's SmallNet crops), 96 px (the hourglass's input after the 20 px border crop of its
+136 px images: a 48 x 48 grid at stride 2) and 136 px, stride 2, on the CPU.
 
     python benchmarks/bench_dve_loss.py [--dim 16] [--batch 1] [--threads 1] [--dve]
+    python benchmarks/bench_dve_loss.py --dim 64 --sizes 96    # the full preset's hourglass
 
 Each measurement runs in a fresh subprocess, whose peak resident memory (``ru_maxrss``)
 is read before and after the loss; the difference is the loss's peak. Prints one line
@@ -58,7 +60,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dve", action="store_true", help="with the descriptor exchange")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[48, 70, 136])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[48, 70, 96, 136])
     args = ap.parse_args()
     print(f"C={args.dim}, batch {args.batch}, stride 2, {args.threads} thread(s), "
           f"{'DVE' if args.dve else 'plain'} loss, forward + backward")

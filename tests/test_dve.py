@@ -159,7 +159,16 @@ def test_networks():
     hg = HourglassDescriptor(8, stacks=1, depth=2, width=16, stride=4)
     y = hg(torch.randn(2, 3, 32, 32))
     assert y.shape == (2, 8, 8, 8) and hg.stride == 4
-    torch.testing.assert_close(y.norm(dim=1), torch.full((2, 8, 8), 20.0))
+    # raw descriptors out of the network (the official HourglassNet's); unit x 20 in the
+    # loss only (the official normalize_vectors)
+    assert hg.loss_normalize == 20.0 and getattr(net, "loss_normalize", None) is None
+    assert not torch.allclose(y.norm(dim=1), torch.full((2, 8, 8), 20.0))
+    grid = torch.rand(2, 32, 32, 2, generator=torch.Generator().manual_seed(0)) * 32
+    unit = 20 * torch.nn.functional.normalize(y, dim=1)
+    for fn, kw in ((dense_equivariance_loss, {"auxiliary": y.roll(-1, 0)}), (dve_loss, {})):
+        a = fn(y, y.flip(0), grid, stride=4, normalize=20.0, **kw)
+        kw2 = {"auxiliary": unit.roll(-1, 0)} if kw else {}
+        torch.testing.assert_close(a, fn(unit, unit.flip(0), grid, stride=4, **kw2))
 
 
 def test_match_points_brute_force():
@@ -191,6 +200,8 @@ def test_landmark_regressor_learns_peaks_and_iod():
     feats = 10 * gaussian_heatmaps((lm + 0.5) / 2 - 0.5, (16, 16), 1.0)  # stride 2
     losses = []
     reg = fit_landmark_regressor(feats, lm, (32, 32), steps=300, per_landmark=4, lr=3e-2,
+                                 temperature=1.0, blocks=False, weight_decay=0.0,
+                                 amsgrad=False, milestones=(), batch_size=64,
                                  generator=g, callback=lambda s, v: losses.append(v))
     assert losses[-1] < 0.25 * losses[0]
     with torch.no_grad():
@@ -198,6 +209,42 @@ def test_landmark_regressor_learns_peaks_and_iod():
     assert float(err) < 1.5
     t = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [5.0, 5.0]]])
     torch.testing.assert_close(iod_percent(t + torch.tensor([0.0, 2.0]), t), torch.tensor([20.0]))
+
+
+def test_official_landmark_regressor():
+    """The official protocol (epochs over shuffled faces, scores x 100, per-landmark
+    bias-free maps, smooth-L1 on normalised coordinates, Adam + AMSGrad + weight decay)
+    learns the peaks too; a landmark reads only its own virtual keypoints."""
+    from cvbook.nn.heads import KeypointRegressor
+
+    g = torch.Generator().manual_seed(0)
+    lm = 4 + 24 * torch.rand(64, 3, 2, generator=g)
+    feats = gaussian_heatmaps((lm + 0.5) / 2 - 0.5, (16, 16), 1.0)
+    # 300 epochs of 2 batches: 600 Adam steps; at the official 1e-3 the toy ends between
+    # 1.1 and 4.4 px over three seeds (far fewer steps than the official 300 epochs of
+    # 19k faces), at 3e-3 between 0.3 and 1.3 px: the test uses 3e-3
+    reg = fit_landmark_regressor(feats, lm, (32, 32), epochs=300, lr=3e-3, per_landmark=4,
+                                 generator=g)
+    with torch.no_grad():
+        err = (reg(feats) - lm).norm(dim=-1).mean()
+    assert float(err) < 2.0
+    assert reg.head.temperature == 0.01 and reg.head.regressor.blocks
+    # block structure: moving landmark 0's keypoints moves landmark 0 only
+    r = KeypointRegressor(6, 3, blocks=True)
+    with torch.no_grad():
+        r.linear.weight.normal_()
+    p = torch.rand(1, 6, 2)
+    q = p.clone()
+    q[0, :2] += 1.0
+    d = (r(q) - r(p)).detach().abs().sum(-1)[0]
+    assert float(d[0]) > 0 and float(d[1:].abs().max()) == 0.0
+    assert KeypointRegressor(6, 3, blocks=True)(torch.ones(1, 6, 2)).detach().allclose(
+        torch.ones(1, 3, 2))  # mean init
+    assert set(r.state_dict()) == {"linear.weight"}  # the mask is not saved
+    with pytest.raises(ValueError, match="multiple"):
+        KeypointRegressor(5, 3, blocks=True)
+    with pytest.raises(ValueError, match="epochs or steps"):
+        fit_landmark_regressor(feats, lm, (32, 32), epochs=1, steps=1)
 
 
 def test_training_and_protocols_smoke():
@@ -222,6 +269,31 @@ def test_training_and_protocols_smoke():
                        "floor_different"}
     assert float(ev["floor_same"].max()) <= 2 ** 0.5 / 2 * 2 + 1e-5  # stride 2: half a diagonal
     assert all(v.shape == (6, 5) for v in ev.values())
-    lm = evaluate_landmarks(net, world, n_train=8, n_test=4, steps=3, per_landmark=2,
+    lm = evaluate_landmarks(net, world, n_train=8, n_test=4, epochs=2, per_landmark=2,
                             pairs=pairs, generator=torch.Generator().manual_seed(2))
     assert lm["iod"].shape == (4,) and bool(torch.isfinite(lm["iod"]).all())
+
+
+def test_chunked_pairs_bounded_and_equal_in_one_block():
+    """Evaluation pairs in blocks: one block gives warped_pairs' own draws; several give
+    the same shapes and a correct correspondence per block."""
+    from cvbook.data.pairs import PairConfig, warped_pairs
+    from cvbook.dve.train import chunked_pairs
+    from cvbook.geometry.warp import sample_at
+
+    imgs = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    lms = 8 + 16 * torch.rand(5, 4, 2, generator=torch.Generator().manual_seed(1))
+    cfg = PairConfig(crop=4)
+    a = chunked_pairs(imgs, lms, config=cfg, generator=torch.Generator().manual_seed(2))
+    b = warped_pairs(imgs, lms, config=cfg, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a.source, b.source)
+    torch.testing.assert_close(a.grid, b.grid)
+    c = chunked_pairs(imgs, lms, config=cfg, chunk=2,
+                      generator=torch.Generator().manual_seed(2))
+    assert c.source.shape == b.source.shape and c.identity.tolist() == [-1] * 5
+    first = warped_pairs(imgs[:2], lms[:2], config=cfg,
+                         generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(c.source[:2], first.source)  # the first block's own call
+    # each block's grid still maps its source landmarks onto its target landmarks
+    mapped = sample_at(c.grid.permute(0, 3, 1, 2), c.source_landmarks)
+    assert float((mapped - c.target_landmarks).norm(dim=-1).median()) < 0.5

@@ -116,10 +116,44 @@ class CelebAFaces:
                          centre=torch.zeros(n, 2, device=dev), angle=torch.zeros(n, device=dev),
                          scale=torch.ones(n, device=dev))
 
+    def identities(self, split: str) -> torch.Tensor:
+        """``(size(split),)`` int64 CelebA person ids of the images of ``split``."""
+        check_choice(split, "split", self.SPLITS)
+        return self.sets[split].identity.reshape(-1)[:self.size(split)].long()
+
+    def sample_indices(self, n: int, split: str = "train", *,
+                       generator: torch.Generator | None = None,
+                       max_tries: int = 50) -> torch.Tensor:
+        """``(n,)`` random image indices of ``split`` (with replacement) whose
+        neighbours show different people, cyclically (``id[i] != id[(i + 1) % n]``), so
+        that DVE's auxiliary image (the next sample) and the matching protocol's
+        "different identity" target are always another person. Drawn in order: each
+        position takes the first of a block of 64 random candidates whose person differs
+        from the previous one's (and, for the last, from the first's)."""
+        n = check_int(n, "n", min_value=1)
+        ids = self.identities(split)
+        if n > 1 and int(ids.unique().numel()) < 2:
+            raise ValueError(f"split {split!r} holds fewer than 2 identities: a batch of "
+                             f"{n} cannot have different people as neighbours")
+        dev = generator.device if generator is not None else torch.device("cpu")
+        m = len(ids)
+        out = [int(torch.randint(0, m, (1,), generator=generator, device=dev))]
+        for i in range(1, n):
+            avoid = {int(ids[out[-1]])} | ({int(ids[out[0]])} if i == n - 1 else set())
+            for _ in range(max_tries):
+                cand = torch.randint(0, m, (64,), generator=generator, device=dev).cpu()
+                ok = [int(c) for c in cand if int(ids[c]) not in avoid]
+                if ok:
+                    out.append(ok[0])
+                    break
+            else:
+                raise RuntimeError(f"could not draw {n} faces of {split!r} whose neighbours "
+                                   f"are different people (are there only 2 identities and "
+                                   f"an odd batch?)")
+        return torch.tensor(out, dtype=torch.int64)
+
     def sample(self, n: int, split: str = "train", *,
                generator: torch.Generator | None = None) -> FaceBatch:
-        """``n`` random faces of ``split`` (drawn with replacement)."""
-        n = check_int(n, "n", min_value=1)
-        dev = generator.device if generator is not None else torch.device("cpu")
-        idx = torch.randint(0, self.size(split), (n,), generator=generator, device=dev)
-        return self.load(idx.cpu(), split)
+        """``n`` random faces of ``split`` (drawn with replacement; neighbours are
+        different people: :meth:`sample_indices`)."""
+        return self.load(self.sample_indices(n, split, generator=generator), split)

@@ -61,7 +61,8 @@ def ratio_ci(a: torch.Tensor, b: torch.Tensor, *, n_boot: int = 2000, seed: int 
 
 def evaluate_models(nets: dict[str, nn.Module], world: FaceWorld, *, pairs: PairConfig,
                     seed: int, n_match: int = 300, n_reg_train: int = 600,
-                    n_reg_test: int = 300, reg_steps: int = 300, reg_batch: int = 64
+                    n_reg_test: int = 300, reg_epochs: int | None = None,
+                    reg_steps: int | None = None, reg_batch: int = 32
                     ) -> dict[str, dict[str, torch.Tensor]]:
     """Per-face errors of every network on the same held-out pairs.
 
@@ -81,7 +82,8 @@ def evaluate_models(nets: dict[str, nn.Module], world: FaceWorld, *, pairs: Pair
     base: dict[str, torch.Tensor] = {}
     for name, net in nets.items():  # the same data for every network
         ev = matching_errors(net, p)
-        lm = landmark_errors(net, sets, steps=reg_steps, batch_size=reg_batch,
+        lm = landmark_errors(net, sets, epochs=reg_epochs, steps=reg_steps,
+                             batch_size=reg_batch,
                              generator=torch.Generator().manual_seed(30_000 + seed))
         out[name] = {"same": ev["same"].mean(1), "different": ev["different"].mean(1),
                      "iod": lm["iod"]}

@@ -122,7 +122,8 @@ def _exchange(query: torch.Tensor, auxiliary: torch.Tensor) -> torch.Tensor:
 def dense_equivariance_loss(source: torch.Tensor, target: torch.Tensor, grid: torch.Tensor, *,
                             stride: int, gamma: float = 0.5,
                             auxiliary: torch.Tensor | None = None,
-                            chunk: int | None = None) -> torch.Tensor:
+                            chunk: int | None = None,
+                            normalize: float | None = None) -> torch.Tensor:
     r"""The dense equivariance loss (Eq. 4), or DVE's (Eq. 6) with ``auxiliary``.
 
     Args:
@@ -136,6 +137,9 @@ def dense_equivariance_loss(source: torch.Tensor, target: torch.Tensor, grid: to
             source descriptor is first rebuilt from them (:func:`exchange`).
         chunk: process this many source positions at a time (memory ``B x chunk x hw``
             instead of ``B x hw x hw``); ``None``: all at once.
+        normalize: L2-normalise every descriptor and multiply it by this (the official
+            loss's ``normalize_vectors``, x 20 for the hourglass: a softmax temperature
+            of 1/20 on cosines); ``None``: raw dot products (SmallNet).
 
     Returns:
         the scalar loss (mean over the batch and the source positions), differentiable
@@ -144,7 +148,15 @@ def dense_equivariance_loss(source: torch.Tensor, target: torch.Tensor, grid: to
     _check(source, target, grid, stride, gamma, auxiliary)
     if chunk is not None:
         check_int(chunk, "chunk", min_value=1)
+    if normalize is not None:
+        source, target = _unit(source, normalize), _unit(target, normalize)
+        auxiliary = None if auxiliary is None else _unit(auxiliary, normalize)
     return _loss(source, target, grid, stride, gamma, auxiliary, chunk)
+
+
+def _unit(x: torch.Tensor, scale: float) -> torch.Tensor:
+    check_float(scale, "normalize", min_value=0.0, open_min=True)
+    return scale * F.normalize(x, dim=1)
 
 
 def _loss(source: torch.Tensor, target: torch.Tensor, grid: torch.Tensor, stride: int,
@@ -170,7 +182,8 @@ def _loss(source: torch.Tensor, target: torch.Tensor, grid: torch.Tensor, stride
 
 
 def dve_loss(source: torch.Tensor, target: torch.Tensor, grid: torch.Tensor, *, stride: int,
-             gamma: float = 0.5, chunk: int | None = None) -> torch.Tensor:
+             gamma: float = 0.5, chunk: int | None = None,
+             normalize: float | None = None) -> torch.Tensor:
     """DVE's loss with the auxiliary image taken as the official code does: the source
     of the next sample in the batch (``source.roll(-1, 0)``; ``B >= 2``, and consecutive
     samples must be different identities). Arguments as in
@@ -180,6 +193,8 @@ def dve_loss(source: torch.Tensor, target: torch.Tensor, grid: torch.Tensor, *, 
         raise ValueError(f"source must hold at least 2 samples for DVE; got {source.shape[0]}")
     if chunk is not None:
         check_int(chunk, "chunk", min_value=1)
+    if normalize is not None:
+        source, target = _unit(source, normalize), _unit(target, normalize)
     return _loss(source, target, grid, stride, gamma, source.roll(-1, 0), chunk)
 
 

@@ -6,19 +6,22 @@ unit descriptors (the ``full`` preset).
   conv5 dilation 2 (64) -> conv3 dilation 4 (80) -> conv3 dilation 2 (256) -> 1x1 (C),
   each but the last followed by batch norm and LeakyReLU(0.2). Stride 2, raw dot products
   as the softmax's logits. 337,748 parameters at C = 16 (tested).
-* :class:`HourglassDescriptor`: :class:`cvbook.nn.hourglass.StackedHourglass` whose last
-  prediction is L2-normalised and scaled by 20 (a softmax temperature of 1/20 on cosine
-  similarities, as DVE's hourglass uses), stride 4 by default (the official
+* :class:`HourglassDescriptor`: :class:`cvbook.nn.hourglass.StackedHourglass`'s last
+  prediction, **raw**, as the official ``HourglassNet`` returns it; the loss
+  L2-normalises the descriptors and scales them by 20 (``loss_normalize = 20``: a
+  softmax temperature of 1/20 on cosine similarities, the official
+  ``normalize_vectors``), while matching and the landmark regressor read the raw
+  descriptors, as the official evaluation does. Stride 4 by default (the official
   ``HourglassNet``: one stack, 256 channels, depth 4, stride 2; the full preset's).
 
 Both expose ``stride`` (input pixels per feature cell) and ``dim``, the two facts the
-loss and the evaluation need.
+loss and the evaluation need, and ``loss_normalize`` (``None`` for SmallNet: raw dot
+products in the loss), which :func:`cvbook.dve.train.train_descriptor` passes to it.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cvbook.core.validate import check_float, check_int
@@ -29,13 +32,14 @@ __all__ = ["HourglassDescriptor", "SmallNet"]
 
 
 class HourglassDescriptor(nn.Module):
-    """``(B, 3, H, W) -> (B, dim, H/stride, W/stride)`` unit descriptors x ``scale``
-    from a stacked hourglass (``H, W`` divisible by ``stride * 2**depth``).
+    """``(B, 3, H, W) -> (B, dim, H/stride, W/stride)`` raw descriptors from a stacked
+    hourglass (``H, W`` divisible by ``stride * 2**depth``); ``loss_normalize = scale``
+    tells the loss to use unit descriptors x ``scale``.
 
     >>> net = HourglassDescriptor(8, stacks=1, depth=2, width=16, stride=2)
     >>> with torch.no_grad():
     ...     y = net(torch.zeros(1, 3, 16, 16))
-    >>> y.shape, round(float(y.norm(dim=1).mean()), 3)
+    >>> y.shape, net.loss_normalize
     (torch.Size([1, 8, 8, 8]), 20.0)
     """
 
@@ -47,6 +51,7 @@ class HourglassDescriptor(nn.Module):
                                     stride=stride)
         self.stride = self.net.stride
         self.scale = check_float(scale, "scale", min_value=0.0, open_min=True)
+        self.loss_normalize: float | None = self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * F.normalize(self.net(x)[-1], dim=1)
+        return self.net(x)[-1]

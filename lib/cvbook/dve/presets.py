@@ -54,12 +54,19 @@ class DVEConfig:
             ``use_zoo`` is off).
         batch_size, lr: pairs per step and Adam's learning rate (AMSGrad, as the
             official configs).
+        milestones: fractions of ``demo_steps`` after which the learning rate drops 10x
+            (the official schedules: the hourglass's ``StepLR`` of 50 epochs in 100,
+            ``(0.5,)``; SmallNet's epochs 70 and 90 of 100, the zoo recipe's; none for the
+            cpu preset's few-dozen-step demonstration).
         image_size, crop: the images before the pair's border crop, and that crop
             (faces: 64 and 8 -> 48 px; CelebA: the paper's 100 and 15 -> 70 px for
             SmallNet, 136 and 20 for the hourglass).
         n_match: held-out faces for the matching protocol.
-        n_reg_train, n_reg_test, reg_steps, reg_batch: the landmark regressor's training
-            and test faces, Adam steps and mini-batch.
+        n_reg_train, n_reg_test, reg_epochs, reg_batch: the landmark regressor's training
+            and test faces, its passes over the training faces and mini-batch (the
+            official keypoint configs: 300 epochs of 32, Adam with AMSGrad, lr 1e-3, weight
+            decay 5e-4, drops after epochs 100 and 250:
+            :func:`cvbook.dve.evaluation.fit_landmark_regressor`).
         amp: mixed precision (bfloat16 autocast on CUDA; ignored on the CPU).
         data_root: the CelebA folder (``full``): it must hold ``celeba/`` in
             torchvision's layout.
@@ -75,12 +82,13 @@ class DVEConfig:
     demo_steps: int = 30
     batch_size: int = 16
     lr: float = 1e-3
+    milestones: tuple[float, ...] = ()
     image_size: int = 64
     crop: int = 8
     n_match: int = 300
     n_reg_train: int = 400
     n_reg_test: int = 200
-    reg_steps: int = 200
+    reg_epochs: int = 300
     reg_batch: int = 32
     amp: bool = False
     data_root: str | None = None
@@ -102,12 +110,16 @@ class DVEConfig:
         check_int(self.demo_steps, "demo_steps", min_value=1)
         check_int(self.batch_size, "batch_size", min_value=2)
         check_float(self.lr, "lr", min_value=0.0, open_min=True)
+        if not isinstance(self.milestones, tuple):
+            raise ValueError(f"milestones must be a tuple of fractions; got {self.milestones!r}")
+        for m in self.milestones:
+            check_float(m, "milestones", min_value=0.0, max_value=1.0)
         check_int(self.image_size, "image_size", min_value=16)
         check_int(self.crop, "crop", min_value=0, max_value=(self.image_size - 1) // 2 - 4)
         check_int(self.n_match, "n_match", min_value=2)
         check_int(self.n_reg_train, "n_reg_train", min_value=2)
         check_int(self.n_reg_test, "n_reg_test", min_value=2)
-        check_int(self.reg_steps, "reg_steps", min_value=1)
+        check_int(self.reg_epochs, "reg_epochs", min_value=1)
         check_int(self.reg_batch, "reg_batch", min_value=1)
         check_int(self.hg_width, "hg_width", min_value=2)
         check_int(self.hg_depth, "hg_depth", min_value=1, max_value=6)
@@ -139,9 +151,11 @@ class DVEConfig:
 PRESETS: dict[str, DVEConfig] = {
     "cpu": DVEConfig(),
     # the paper's strongest model: CelebA, hourglass 64-D with DVE, 136 px crops
-    # (configs/celeba/hourglass-64d-dve.json: batch 16, Adam lr 1e-3 AMSGrad)
+    # (configs/celeba/hourglass-64d-dve.json: batch 16, Adam lr 1e-3 AMSGrad, the learning
+    # rate / 10 after 50 of 100 epochs)
     "full": DVEConfig(data="celeba", arch="hourglass", dims=(64,), use_zoo=False,
-                      demo_steps=20000, batch_size=16, image_size=136, crop=20,
-                      n_match=1000, n_reg_train=5000, n_reg_test=1000, reg_steps=3000, reg_batch=64,
+                      demo_steps=20000, batch_size=16, milestones=(0.5,), image_size=136,
+                      crop=20,
+                      n_match=1000, n_reg_train=5000, n_reg_test=1000, reg_batch=32,
                       amp=True),
 }

@@ -14,6 +14,7 @@ identities (both on once-warped, cropped faces: the images the network trained o
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -26,8 +27,9 @@ from cvbook.data.pairs import PairBatch, PairConfig, warped_pairs
 from cvbook.dve.evaluation import describe, fit_landmark_regressor, iod_percent, matching_error
 from cvbook.dve.loss import dense_equivariance_loss, dve_loss, feature_positions
 
-__all__ = ["evaluate_landmarks", "evaluate_matching", "landmark_errors", "landmark_sets",
-           "matching_errors", "matching_pairs", "train_descriptor"]
+__all__ = ["PAIR_CHUNK", "chunked_pairs", "evaluate_landmarks", "evaluate_matching",
+           "landmark_errors", "landmark_sets", "matching_errors", "matching_pairs",
+           "train_descriptor"]
 
 
 def train_descriptor(net: nn.Module, world: FaceWorld | Any, *, steps: int, batch_size: int = 16,
@@ -45,6 +47,10 @@ def train_descriptor(net: nn.Module, world: FaceWorld | Any, *, steps: int, batc
             ``(0.7, 0.9)``).
         amp: bfloat16 autocast for the network on CUDA (the loss is float32 whatever
             the autocast dtype); ignored on the CPU.
+
+    A network with a ``loss_normalize`` attribute (the hourglass: 20) has its
+    descriptors L2-normalised and scaled by it inside the loss (the official
+    ``normalize_vectors``); its raw descriptors are what matching reads.
 
     ``world`` is a :class:`cvbook.data.faces.FaceWorld` or anything with its
     ``sample(n, "train", generator=...)`` (:class:`cvbook.dve.celeba.CelebAFaces`).
@@ -67,6 +73,8 @@ def train_descriptor(net: nn.Module, world: FaceWorld | Any, *, steps: int, batc
     use_amp = bool(amp) and dev.type == "cuda"
     history: list[float] = []
     loss_fn = dve_loss if dve else dense_equivariance_loss
+    # the hourglass's descriptors are unit-normalised x 20 inside the loss only
+    normalize = getattr(net, "loss_normalize", None)
     for step in range(steps):
         with torch.no_grad():
             faces = world.sample(batch_size, "train", generator=generator)
@@ -74,7 +82,7 @@ def train_descriptor(net: nn.Module, world: FaceWorld | Any, *, steps: int, batc
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             feats = net(torch.cat((p.source, p.target)).to(dev))
             loss = loss_fn(feats[:batch_size], feats[batch_size:], p.grid.to(dev),
-                           stride=stride, gamma=gamma)
+                           stride=stride, gamma=gamma, normalize=normalize)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -94,8 +102,34 @@ def matching_pairs(world: FaceWorld | Any, n: int, *, pairs: PairConfig | None =
     n = check_int(n, "n", min_value=2)
     cfg = pairs if pairs is not None else PairConfig()
     faces = world.sample(n, "test", generator=generator)
-    return warped_pairs(faces.images, faces.landmarks, config=cfg, identity=faces.identity,
-                        generator=generator)
+    return chunked_pairs(faces.images, faces.landmarks, config=cfg, identity=faces.identity,
+                         generator=generator)
+
+
+#: Faces per :func:`cvbook.data.pairs.warped_pairs` call in the evaluation sets: the TPS
+#: evaluation holds ``chunk x S^2 x 100`` floats (5000 faces of 136 px at once: ~37 GB).
+PAIR_CHUNK = 512
+
+
+@torch.no_grad()
+def chunked_pairs(images: torch.Tensor, landmarks: torch.Tensor, *, config: PairConfig,
+                  identity: torch.Tensor | None = None,
+                  generator: torch.Generator | None = None,
+                  chunk: int = PAIR_CHUNK) -> PairBatch:
+    """:func:`cvbook.data.pairs.warped_pairs` in blocks of ``chunk`` images, concatenated
+    (bounded memory for the full preset's 1000 to 5000 evaluation faces; one call, the
+    same draws, when there are at most ``chunk`` images)."""
+    chunk = check_int(chunk, "chunk", min_value=1)
+    n = images.shape[0]
+    if identity is None:
+        identity = torch.full((n,), -1, dtype=torch.int64, device=images.device)
+    parts = [warped_pairs(images[i:i + chunk], landmarks[i:i + chunk], config=config,
+                          identity=identity[i:i + chunk], generator=generator)
+             for i in range(0, n, chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    return PairBatch(**{f.name: torch.cat([getattr(q, f.name) for q in parts])
+                        for f in fields(PairBatch)})
 
 
 @torch.no_grad()
@@ -154,14 +188,17 @@ def landmark_sets(world: FaceWorld | Any, n_train: int, n_test: int, *,
     out = []
     for split, n in (("train", n_train), ("test", n_test)):
         f = world.sample(n, split, generator=generator)
-        out.append(warped_pairs(f.images, f.landmarks, config=cfg, generator=generator))
+        out.append(chunked_pairs(f.images, f.landmarks, config=cfg, generator=generator))
     return out[0], out[1]
 
 
-def landmark_errors(net: nn.Module, sets: tuple[PairBatch, PairBatch], *, steps: int = 300,
-                    per_landmark: int = 50, batch_size: int = 64,
+def landmark_errors(net: nn.Module, sets: tuple[PairBatch, PairBatch], *,
+                    epochs: int | None = None, steps: int | None = None,
+                    per_landmark: int = 50, batch_size: int = 32,
                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """The %IOD of :func:`evaluate_landmarks` on prepared :func:`landmark_sets`."""
+    """The %IOD of :func:`evaluate_landmarks` on prepared :func:`landmark_sets` (the
+    regressor trained by :func:`cvbook.dve.evaluation.fit_landmark_regressor`: ``epochs``
+    passes, the official protocol, or ``steps`` random mini-batches)."""
     tr, te = sets
     dev = next(net.parameters()).device
     with torch.no_grad():
@@ -169,9 +206,9 @@ def landmark_errors(net: nn.Module, sets: tuple[PairBatch, PairBatch], *, steps:
         fte = describe(net, te.target.to(dev))
     ltr, lte = tr.target_landmarks.to(dev), te.target_landmarks.to(dev)
     size = tr.target.shape[-2:]
-    reg = fit_landmark_regressor(ftr, ltr, (int(size[0]), int(size[1])), steps=steps,
-                                 per_landmark=per_landmark, batch_size=batch_size,
-                                 generator=generator)
+    reg = fit_landmark_regressor(ftr, ltr, (int(size[0]), int(size[1])), epochs=epochs,
+                                 steps=steps, per_landmark=per_landmark,
+                                 batch_size=batch_size, generator=generator)
     with torch.no_grad():
         pred = reg(fte)
     mean = ltr.mean(0, keepdim=True).expand_as(lte)
@@ -179,8 +216,8 @@ def landmark_errors(net: nn.Module, sets: tuple[PairBatch, PairBatch], *, steps:
 
 
 def evaluate_landmarks(net: nn.Module, world: FaceWorld | Any, *, n_train: int = 512,
-                       n_test: int = 256, steps: int = 300, per_landmark: int = 50,
-                       pairs: PairConfig | None = None,
+                       n_test: int = 256, epochs: int | None = None, steps: int | None = None,
+                       per_landmark: int = 50, pairs: PairConfig | None = None,
                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """%IOD of the landmark regressor on frozen descriptors: :func:`landmark_sets` then
     :func:`landmark_errors` (the regressor is fitted on the training faces' descriptors
@@ -191,5 +228,5 @@ def evaluate_landmarks(net: nn.Module, world: FaceWorld | Any, *, n_train: int =
         second the baseline that predicts the training set's mean landmarks.
     """
     sets = landmark_sets(world, n_train, n_test, pairs=pairs, generator=generator)
-    return landmark_errors(net, sets, steps=steps, per_landmark=per_landmark,
+    return landmark_errors(net, sets, epochs=epochs, steps=steps, per_landmark=per_landmark,
                            generator=generator)

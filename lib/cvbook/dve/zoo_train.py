@@ -1,12 +1,14 @@
-"""Training the zoo's DVE checkpoints (``dve_c3``, ``dve_c3_dve``, ``dve_c16``,
-``dve_c16_dve``: :data:`cvbook.zoo.ZOO`, recipe :class:`cvbook.zoo.DVERecipe`).
+"""Training the zoo's DVE checkpoints (``dve_c<C>[_dve]_s<seed>`` for C in {3, 16} and
+seeds 0-2: :data:`cvbook.zoo.ZOO`, recipe :class:`cvbook.zoo.DVERecipe`).
 
 The zoo ships networks built from the shared homes and imports no paper module, so the
-training of these entries (DVE's loss) lives here and saves through
+training of these entries (DVE's loss) lives here; ``python -m cvbook.zoo train NAME``
+imports this module at run time (the recipe's ``trainer``) and it saves through
 :func:`cvbook.zoo.save_entry` (float16 weights, provenance json with the sha256)::
 
-    python -m cvbook.dve.zoo_train dve_c16_dve                 # writes cvbook/zoo/
-    python -m cvbook.dve.zoo_train dve_c16_dve --smoke --out /tmp/zoo
+    python -m cvbook.zoo train dve_c16_dve_s0                 # writes cvbook/zoo/
+    python -m cvbook.zoo train dve_c16_dve_s0 --smoke --out /tmp/zoo
+    python -m cvbook.dve.zoo_train dve_c16_dve_s0             # the same
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ def train_dve(recipe: DVERecipe, *, device: str | torch.device = "cpu",
     """Train a DVE SmallNet following ``recipe`` on the faces world.
 
     Returns:
-        ``(model, metrics)``: the loss curve (means of 50 steps) and the mean
-        same / different-identity matching errors (pixels) on ``recipe.n_eval``
-        held-out faces.
+        ``(model, metrics)``: the loss curve (``train_loss_per_25_steps``, means of 25
+        steps), the training curve of the matching errors (``eval_curve``: the step and
+        the mean same / different-identity errors on the same ``recipe.n_eval`` held-out
+        faces every ``recipe.eval_every`` steps) and the final mean errors (pixels).
     """
     from tqdm.auto import tqdm
 
@@ -59,23 +62,33 @@ def train_dve(recipe: DVERecipe, *, device: str | torch.device = "cpu",
     gen = torch.Generator(device=device).manual_seed(recipe.seed)
     bar = tqdm(total=recipe.steps, desc="steps", disable=not progress)
 
+    curve: list[list[float]] = []
+
+    def evaluate() -> tuple[float, float]:
+        ev = evaluate_matching(model, world, n=recipe.n_eval, pairs=FACES_PAIRS,
+                               generator=torch.Generator(device=device).manual_seed(10**6))
+        return round(float(ev["same"].mean()), 3), round(float(ev["different"].mean()), 3)
+
     def tick(step: int, loss: float) -> None:
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss:.3f}")
+        if (step + 1) % recipe.eval_every == 0 and step + 1 < recipe.steps:
+            curve.append([step + 1, *evaluate()])  # evaluate_matching restores train mode
 
     hist = train_descriptor(model, world, steps=recipe.steps, batch_size=recipe.batch_size,
                             lr=recipe.lr, dve=recipe.dve, pairs=FACES_PAIRS, generator=gen,
                             callback=tick, amsgrad=True, milestones=recipe.milestones)
     bar.close()
     model.eval()
-    ev = evaluate_matching(model, world, n=recipe.n_eval, pairs=FACES_PAIRS,
-                           generator=torch.Generator(device=device).manual_seed(10**6))
-    curve = [round(sum(hist[i:i + 50]) / len(hist[i:i + 50]), 4)
-             for i in range(0, len(hist), 50)]
-    return model, {"same_px": round(float(ev["same"].mean()), 3),
-                   "different_px": round(float(ev["different"].mean()), 3),
-                   "train_loss_per_50_steps": curve}
+    same, different = evaluate()
+    curve.append([recipe.steps, same, different])
+    losses = [round(sum(hist[i:i + 25]) / len(hist[i:i + 25]), 4)
+              for i in range(0, len(hist), 25)]
+    return model, {"same_px": same, "different_px": different,
+                   "eval_curve": curve, "eval_curve_columns": ["step", "same_px",
+                                                               "different_px"],
+                   "train_loss_per_25_steps": losses}
 
 
 def train(name: str, *, out: str | Path | None = None, smoke: bool = False,
@@ -88,10 +101,10 @@ def train(name: str, *, out: str | Path | None = None, smoke: bool = False,
     check_choice(name, "name", DVE_ENTRIES)
     recipe = zoo.ZOO[name].recipe
     if smoke:
-        recipe = dataclasses.replace(recipe, steps=2, batch_size=4, n_eval=8)
+        recipe = dataclasses.replace(recipe, steps=2, batch_size=4, n_eval=8, eval_every=1)
     model, metrics = train_dve(recipe, device=device, progress=progress)
     return zoo.save_entry(name, model, recipe, metrics, out=out, smoke=smoke, device=device,
-                          half=True, command=f"python -m cvbook.dve.zoo_train {name}")
+                          half=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -82,21 +82,35 @@ class KeypointRegressor(nn.Module):
              [1., 1.]]], grad_fn=<ViewBackward0>)
     """
 
-    def __init__(self, num_keypoints: int, num_landmarks: int) -> None:
+    def __init__(self, num_keypoints: int, num_landmarks: int, *, blocks: bool = False) -> None:
         super().__init__()
         k = check_int(num_keypoints, "num_keypoints", min_value=1)
         n_l = check_int(num_landmarks, "num_landmarks", min_value=1)
+        if blocks and k % n_l:
+            raise ValueError(f"num_keypoints must be a multiple of num_landmarks = {n_l} "
+                             f"with blocks=True; got {k}")
         self.num_keypoints, self.num_landmarks = k, n_l
+        self.blocks = bool(blocks)
         self.linear = nn.Linear(2 * k, 2 * n_l, bias=False)
+        # blocks=True: landmark l reads only its own K / L keypoints (DVE's official
+        # regressor: one bias-free Linear(2 K/L, 2) per landmark); the mask is a
+        # non-persistent buffer, so the state-dict keys are the same in both modes
+        mask = torch.zeros(n_l, 2, k, 2)
+        per = k // n_l if self.blocks else k
+        for j in range(n_l):
+            lo = j * per if self.blocks else 0
+            mask[j, :, lo:lo + per, :] = 1.0
+        self.register_buffer("mask", mask.reshape(2 * n_l, 2 * k), persistent=False)
         with torch.no_grad():
             w = torch.zeros(n_l, 2, k, 2)
-            w[:, 0, :, 0] = 1.0 / k
-            w[:, 1, :, 1] = 1.0 / k
-            self.linear.weight.copy_(w.reshape(2 * n_l, 2 * k))
+            w[:, 0, :, 0] = 1.0 / per
+            w[:, 1, :, 1] = 1.0 / per
+            self.linear.weight.copy_(w.reshape(2 * n_l, 2 * k) * self.mask)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         Shapes(K=self.num_keypoints).check(points, "points", "B K 2", floating=True)
-        return self.linear(points.flatten(1)).view(points.shape[0], self.num_landmarks, 2)
+        w = self.linear.weight * self.mask if self.blocks else self.linear.weight
+        return F.linear(points.flatten(1), w).view(points.shape[0], self.num_landmarks, 2)
 
 
 class VirtualKeypointRegressor(nn.Module):
@@ -107,14 +121,18 @@ class VirtualKeypointRegressor(nn.Module):
     Shapes: ``(B, C, H, W) -> (B, L, 2)``, ``(x, y)`` in feature-grid pixels (multiply by
     the backbone's stride, or pass ``normalized=True`` for ``[-1, 1]``, which is
     resolution-free). Parameters: ``C M + M + 4 M L`` with ``M = L * per_landmark``
-    (C = 64, L = 5, 50 per landmark: 21,250).
+    (C = 64, L = 5, 50 per landmark: 21,250). DVE's official regressor
+    (``IntermediateKeypointPredictor``) multiplies the scores by 100 before the spatial
+    softmax (``temperature=0.01``) and maps each landmark from its own virtual keypoints
+    only (``blocks=True``); the heat maps' bias cancels in the softmax.
 
     >>> VirtualKeypointRegressor(16, 5, per_landmark=2)(torch.randn(2, 16, 8, 8)).shape
     torch.Size([2, 5, 2])
     """
 
     def __init__(self, in_channels: int, num_landmarks: int, *, per_landmark: int = 50,
-                 temperature: float = 1.0, normalized: bool = False) -> None:
+                 temperature: float = 1.0, normalized: bool = False,
+                 blocks: bool = False) -> None:
         super().__init__()
         n_l = check_int(num_landmarks, "num_landmarks", min_value=1)
         m = n_l * check_int(per_landmark, "per_landmark", min_value=1)
@@ -122,7 +140,7 @@ class VirtualKeypointRegressor(nn.Module):
                                        open_min=True)
         self.normalized = bool(normalized)
         self.heatmaps = HeatmapHead(in_channels, m)
-        self.regressor = KeypointRegressor(m, n_l)
+        self.regressor = KeypointRegressor(m, n_l, blocks=blocks)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         pts = soft_argmax(self.heatmaps(features), self.temperature, normalized=self.normalized)
