@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cvbook.core.validate import check_choice, check_float, check_int
@@ -83,6 +83,27 @@ class C3DPOConfig:
     data_root: str | None = None
     dataset: str = "h36m"
     real_data: bool = False
+
+    def __str__(self) -> str:
+        """The settings as ``print`` shows them: floats to 4 significant digits and the
+        in-plane angle as a fraction of pi when it is one (``inplane=pi/8``, not
+        ``0.39269908169872414``); ``repr`` keeps the exact values.
+
+        >>> "inplane=pi/8" in str(C3DPOConfig()) and "lr=0.003" in str(C3DPOConfig())
+        True
+        """
+        parts = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            n = math.pi / v if f.name == "inplane" and isinstance(v, float) and v > 0 else 0.0
+            if n and abs(n - round(n)) < 1e-9:
+                text = "pi" if round(n) == 1 else f"pi/{round(n)}"
+            elif isinstance(v, float):
+                text = f"{v:.4g}"
+            else:
+                text = repr(v)
+            parts.append(f"{f.name}={text}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def files(self) -> tuple[Path, Path]:
         """The training and evaluation keypoint files of the full preset:
