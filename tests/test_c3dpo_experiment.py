@@ -71,6 +71,19 @@ def test_presets_validate_with_clear_errors(tmp_path) -> None:
         select_preset(PRESETS, "cpu", inplane=4.0)
 
 
+def test_config_prints_readably() -> None:
+    """print(cfg) shows pi/8, not 0.39269908169872414; repr keeps the exact floats."""
+    import math
+
+    text = str(PRESETS["cpu"])
+    assert "inplane=pi/8" in text and "0.3926990" not in text
+    assert "lr=0.003" in text and "n_basis=" in text and "dataset='h36m'" in text
+    assert "inplane=0," in str(C3DPOConfig(inplane=0.0))  # off
+    assert "inplane=0.3" in str(C3DPOConfig(inplane=0.3))
+    assert "inplane=pi," in str(C3DPOConfig(inplane=math.pi))
+    assert repr(PRESETS["cpu"]).count("0.39269908169872414") == 1
+
+
 def test_full_preset_checks_data_root_on_selection(tmp_path) -> None:
     with pytest.raises(ValueError, match="the full preset needs data_root: the folder holding "
                                          "the official C3DPO keypoint files h36m_train.json "

@@ -211,6 +211,41 @@ def test_train_sweep_stats_and_evaluate_restore_mode():
     st = fixres.pooled_statistics(model, src, [16, 24])
     assert set(st[16]) == {"mean", "std", "sparsity", "q50", "q90"}
     assert not any(m._forward_pre_hooks for m in model.modules())
+    # split="train": the training crops, and the source's generator left as it was found
+    state = src.generator.get_state()
+    tr = fixres.pooled_statistics(model, src, [16], split="train")
+    assert torch.equal(src.generator.get_state(), state)
+    assert tr[16]["mean"] != st[16]["mean"]  # RandomResizedCrop, not the test transform
+    assert fixres.pooled_statistics(model, src, [16], split="train") == tr  # reproducible
+    with pytest.raises(ValueError, match="split"):
+        fixres.pooled_statistics(model, src, [16], split="val")
+
+
+def test_official_resize_sets_the_height():
+    """The official code's Resize (largest=False) sets the height, torchvision's the
+    shorter side: equal for landscape and square images, not for portrait ones."""
+    for hw in ((375, 500), (48, 48), (500, 375), (640, 427)):
+        h, w = fixres.official_resize_shape(hw, 256)
+        assert h == 256 and w == int(256 * hw[1] / hw[0])
+        tv = v2.Resize(256)(torch.zeros(1, *hw)).shape[-2:]
+        assert (tuple(tv) == (h, w)) == (hw[0] <= hw[1]), hw
+    with pytest.raises(ValueError, match="size"):
+        fixres.official_resize_shape((10, 10), 0)
+
+
+def test_monte_carlo_portrait_follows_the_resize_rule():
+    """On a portrait canvas the official rule shrinks test objects by W/H: the simulated
+    ratio grows by H/W against torchvision's shorter-side rule, as the formula says."""
+    boxes = torch.tensor([[6.0, 14.0, 30.0, 38.0], [10.0, 18.0, 22.0, 30.0]])
+    short = fixres.monte_carlo_apparent_size(boxes, (48, 36), 24, 24, draws=400, seed=0)
+    tall = fixres.monte_carlo_apparent_size(boxes, (48, 36), 24, 24, draws=400, seed=0,
+                                            test_resize="height")
+    assert np.allclose(short["train"], tall["train"])  # the same training crops
+    assert tall["test"].mean() == pytest.approx(short["test"].mean() * 36 / 48, rel=0.02)
+    formula = fixres.apparent_size_ratio(24, 24, image_size=(48, 36), account_for_rejection=True)
+    assert short["ratio"] == pytest.approx(formula, rel=0.05)
+    with pytest.raises(ValueError, match="test_resize"):
+        fixres.monte_carlo_apparent_size(boxes, (48, 36), 24, 24, draws=4, test_resize="width")
 
 
 def test_tensor_source_rejects_bad_input():
@@ -396,8 +431,12 @@ def test_full_presets_run_the_notebook_end_to_end(tmp_path, preset, extra):
                              parameters={"preset": preset, "strict": False})
     assert side["preset"] == preset
     for key in ("top1_train_res", "top1_test_res_no_ft", "top1_fixres",
-                "top1_ft_at_train_res", "top5_fixres_at_64"):
-        assert 0 <= side["metrics"][key] <= 1, key
+                "top1_ft_at_train_res", "top5_train_res", "top5_test_res_no_ft", "top5_fixres",
+                "top5_ft_at_train_res", "pooled_mean_train_crops",
+                "pooled_mean_finetuned_k_test"):
+        assert 0 <= side["metrics"][key] <= 1 or key.startswith("pooled"), key
+    # one name per number: K_train^high = K_test would repeat top1_fixres / _test_res_no_ft
+    assert "top1_train_low_finetune_high" not in side["metrics"]
     if preset == "full128":
         assert "top1_train_high_test_high" in side["metrics"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cvbook.core.validate import check_choice, check_float, check_int
@@ -41,8 +41,10 @@ class C3DPOConfig:
             ``weight_decay``, learning rate divided by 10 after 2/3 and 8/9 of the steps,
             i.e. epochs 60 and 80 of 90).
         weight_decay: L2 weight decay (5e-4 in the official configuration).
-        n_basis: ``D``, the size of the shape basis (10 in the paper; 5 on the puppet, a
-            choice for the small CPU world that was not compared with 10).
+        n_basis: ``D``, the size of the shape basis (10 in the official Human3.6M
+            configuration, ``cfgs/h36m.yaml``, and the full preset; 5 on the puppet: the
+            chapter trains D = 10 on the same batches beside it, and on seeds 0-2 it is no
+            better in best-of-flip MPJPE or stress, see ``07_c3dpo.seeds.json``).
         width, n_blocks: the networks' trunk (1024 and 6 in the paper).
         eps: the pseudo-Huber scale (Sec. 3.1).
         inplane: maximum in-plane rotation of the augmentation (Sec. 3.3; pi/8, applied
@@ -83,6 +85,27 @@ class C3DPOConfig:
     data_root: str | None = None
     dataset: str = "h36m"
     real_data: bool = False
+
+    def __str__(self) -> str:
+        """The settings as ``print`` shows them: floats to 4 significant digits and the
+        in-plane angle as a fraction of pi when it is one (``inplane=pi/8``, not
+        ``0.39269908169872414``); ``repr`` keeps the exact values.
+
+        >>> "inplane=pi/8" in str(C3DPOConfig()) and "lr=0.003" in str(C3DPOConfig())
+        True
+        """
+        parts = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            n = math.pi / v if f.name == "inplane" and isinstance(v, float) and v > 0 else 0.0
+            if n and abs(n - round(n)) < 1e-9:
+                text = "pi" if round(n) == 1 else f"pi/{round(n)}"
+            elif isinstance(v, float):
+                text = f"{v:.4g}"
+            else:
+                text = repr(v)
+            parts.append(f"{f.name}={text}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def files(self) -> tuple[Path, Path]:
         """The training and evaluation keypoint files of the full preset:

@@ -46,6 +46,7 @@ from cvbook.fixres.analysis import (  # noqa: F401
     expected_inv_sqrt_area,
     matching_test_resolution,
     monte_carlo_apparent_size,
+    official_resize_shape,
     rrc_expected_inv_sqrt_area,
 )
 from cvbook.fixres.finetune import (  # noqa: F401

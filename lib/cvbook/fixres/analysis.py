@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from cvbook.core.validate import check_float, check_int, check_range, check_tensor
+from cvbook.core.validate import (
+    check_choice,
+    check_float,
+    check_int,
+    check_range,
+    check_tensor,
+)
 from cvbook.image.crops import (
     RESIZE_RATIO,
     RRC_RATIO,
@@ -127,12 +133,30 @@ def matching_test_resolution(k_train: int, *, scale: tuple[float, float] = RRC_S
     return e * k_train / check_float(resize_ratio, "resize_ratio", min_value=1.0)
 
 
+def official_resize_shape(image_size: tuple[int, int], size: int) -> tuple[int, int]:
+    """``(H', W')`` after the official code's test-time ``Resize(size)``
+    (facebookresearch/FixRes, ``imnet_finetune/transforms.py``, ``largest=False``, the
+    default used by every test and fine-tuning transform): it sets the **height** to
+    ``size`` and the width to ``int(size·W/H)``, whatever the orientation. torchvision's
+    ``Resize(int)`` (and this library) set the *shorter* side instead: the two agree for
+    landscape and square images; for a portrait image the official rule sets the longer
+    side, so the image is smaller by ``W/H`` and narrower than a ``CenterCrop(K)`` of
+    ``K = size·224/256``, which torchvision then pads with zeros.
+
+    >>> official_resize_shape((375, 500), 256), official_resize_shape((500, 375), 256)
+    ((256, 341), (256, 192))
+    """
+    h, w = (check_int(v, "image_size[i]", min_value=1) for v in image_size)
+    size = check_int(size, "size", min_value=1)
+    return size, int(size * w / h)
+
+
 def monte_carlo_apparent_size(boxes: torch.Tensor, image_size: tuple[int, int], k_train: int,
                               k_test: int, *, draws: int = 4000,
                               scale: tuple[float, float] = RRC_SCALE,
                               ratio: tuple[float, float] = RRC_RATIO,
                               resize_ratio: float = RESIZE_RATIO,
-                              seed: int = 0) -> dict[str, Any]:
+                              seed: int = 0, test_resize: str = "shorter") -> dict[str, Any]:
     """Push ground-truth boxes through torchvision's own transforms and measure sizes.
 
     Each draw picks a box, applies ``v2.RandomResizedCrop(K_train)`` (train) and
@@ -141,6 +165,10 @@ def monte_carlo_apparent_size(boxes: torch.Tensor, image_size: tuple[int, int], 
     crop keeps its true size), and records the apparent size ``√(w·h)``.
 
     This is a simulation, not a hot path: one torchvision call per draw.
+
+    ``test_resize="shorter"`` resizes the shorter side (torchvision's ``Resize(int)``);
+    ``"height"`` sets the height, as the official code's ``Resize`` does
+    (:func:`official_resize_shape`).
 
     Args:
         boxes: ``(M, 4)`` ground-truth boxes ``(x0, y0, x1, y1)`` in pixels.
@@ -157,13 +185,16 @@ def monte_carlo_apparent_size(boxes: torch.Tensor, image_size: tuple[int, int], 
         raise ValueError("boxes must have shape (M, 4) with M >= 1; got (0, 4)")
     h, w = (check_int(v, "image_size[i]", min_value=1) for v in image_size)
     draws = check_int(draws, "draws", min_value=1)
+    check_choice(test_resize, "test_resize", ("shorter", "height"))
     torch.manual_seed(seed)  # v2 transforms draw from the global generator
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(0, boxes.shape[0], (draws,), generator=gen)
     canvas = torch.zeros(1, h, w, dtype=torch.uint8)
     train_tf = v2.RandomResizedCrop(k_train, scale=scale, ratio=ratio, antialias=True)
-    test_tf = v2.Compose([v2.Resize(test_resize_size(k_test, resize_ratio), antialias=True),
-                          v2.CenterCrop(k_test)])
+    size = test_resize_size(k_test, resize_ratio)
+    resize = (v2.Resize(size, antialias=True) if test_resize == "shorter"
+              else v2.Resize(official_resize_shape((h, w), size), antialias=True))
+    test_tf = v2.Compose([resize, v2.CenterCrop(k_test)])
     boxes = boxes.detach().float().cpu()
 
     def size(b: torch.Tensor) -> float:

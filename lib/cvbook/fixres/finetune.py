@@ -159,24 +159,41 @@ def resolution_sweep(model: nn.Module, source, ks: Sequence[int], *, amp: bool =
 
 @torch.no_grad()
 def pooled_statistics(model: nn.Module, source, ks: Sequence[int], *, max_batches: int = 4,
-                      threshold: float = 1e-2) -> dict[int, dict[str, float]]:
+                      threshold: float = 1e-2, split: str = "test"
+                      ) -> dict[int, dict[str, float]]:
     """Statistics of the globally pooled activations (the classifier's input) against
     the test resolution (paper §3.2: their distribution shifts with K_test).
+
+    Args:
+        model: a classifier whose last ``nn.Linear`` reads the pooled features.
+        source: a :class:`TensorSource` or :class:`FolderSource`.
+        ks: resolutions.
+        max_batches: batches per resolution.
+        threshold: pooled values below it count as zero (``sparsity``).
+        split: ``"test"`` (held-out images, test transform at each K) or ``"train"``
+            (training images with the *training* augmentation, ``RandomResizedCrop(K)``:
+            the statistics the classifier was trained on). On a :class:`TensorSource`
+            the ``"train"`` draws leave the source's generator as they found it.
 
     Returns, per K: the mean and standard deviation of the pooled activations, their
     ``sparsity`` (fraction below ``threshold``), and ``q50``/``q90`` quantiles.
     """
+    check_choice(split, "split", ("test", "train"))
     fc = classifier(model)
     feats: list[torch.Tensor] = []
     handle = fc.register_forward_pre_hook(lambda m, inp: feats.append(inp[0].detach().float()))
     dev = next(model.parameters()).device
+    gen = getattr(source, "generator", None) if split == "train" else None
+    state = gen.get_state() if isinstance(gen, torch.Generator) else None
     out = {}
     with eval_mode(model):
         try:
             for k in ks:
                 k = check_int(k, "ks[i]", min_value=1)
                 feats.clear()
-                for i, (x, _) in enumerate(source.test_batches(k)):
+                batches = (source.test_batches(k) if split == "test"
+                           else source.train_batches(k))
+                for i, (x, _) in enumerate(batches):
                     if i >= max_batches:
                         break
                     model(x.to(dev))
@@ -187,6 +204,8 @@ def pooled_statistics(model: nn.Module, source, ks: Sequence[int], *, max_batche
                           "q50": q[0].item(), "q90": q[1].item()}
         finally:
             handle.remove()
+            if state is not None:
+                gen.set_state(state)  # type: ignore[union-attr]
     return out
 
 
