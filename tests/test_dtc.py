@@ -388,6 +388,59 @@ def test_full_notebook_runs_on_fake_cifar(tmp_path):
     make_fake_cifar10(tmp_path / "data", per_class=2)
     side = run_full_notebook("04_dtc", tmp_path, tmp_path / "data", overrides={
         "pretrain_epochs": 1, "epochs": 1, "warmup_epochs": 1, "n_init": 1, "batch_size": 10,
-        "k_max": 2, "k_n_init": 1, "update_interval": 1}, parameters={"n_seeds": 1})
+        "k_max": 2, "k_n_init": 1, "update_interval": 1, "modes": ["te"]},
+        parameters={"n_seeds": 1})
     assert side["metrics"]["n_seeds"] == 1
-    assert "estimated_k_seed0" in side["metrics"]
+    assert "estimated_k_seed0_truth5" in side["metrics"]
+
+
+def test_full_cifar100_notebook_runs_on_fake_cifar(tmp_path):
+    """The committed notebook end to end with the `full_cifar100` preset (the official VGG,
+    held-out anchors and probes 80-89, candidates from 0) on a tiny CIFAR-100 pickle folder
+    (random weights, shrunk epochs and candidate scan)."""
+    from fake_cifar import make_fake_cifar100
+    from fullrun import run_full_notebook
+
+    make_fake_cifar100(tmp_path / "data", per_class=2)
+    side = run_full_notebook("04_dtc", tmp_path, tmp_path / "data", overrides={
+        "pretrain_epochs": 1, "epochs": 1, "warmup_epochs": 1, "n_init": 1, "batch_size": 40,
+        "k_max": 2, "k_n_init": 1, "update_interval": 1, "modes": ["te"]},
+        parameters={"preset": "full_cifar100", "n_seeds": 1})
+    assert side["preset"] == "full_cifar100" and side["metrics"]["n_seeds"] == 1
+    assert "estimated_k_seed0_truth10" in side["metrics"]
+    assert "DTC_te_acc_mean" in side["metrics"]
+
+
+# ---------------------------------------------------------------- round 3: probe, VGG, recipes
+
+
+def test_linear_probe_ceiling_separable_and_random():
+    x, y = blobs([[0, 0], [6, 0], [0, 6]], 20, scale=0.3)
+    assert dtc.linear_probe_ceiling(x, y) == 1.0          # linearly separable: perfect
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(300, 4, generator=g)
+    chance = dtc.linear_probe_ceiling(noise, torch.arange(3).repeat(100))
+    assert chance < 0.5                                    # no information: near 1/3
+    assert math.isnan(dtc.linear_probe_ceiling(x[:3], y[:3]))  # one image per class
+
+
+def test_vgg6_shapes_and_adam_recipe():
+    net = dtc.VGG6(3)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512) and net.out_dim == 512
+    with pytest.raises(ValueError, match="x must have shape"):
+        net(torch.rand(2, 3, 16, 16))
+    # the official recipe: Adam, lr x gamma at the milestones (per epoch)
+    x, y = torch.rand(12, 1, 16, 16), torch.arange(3).repeat(4)
+    bb = dtc.PooledCNN(1, 4)
+    h = dtc.pretrain(bb, x, y, 3, epochs=3, lr=0.01, batch_size=6, optimizer="adam",
+                     milestones=(2,), gamma=0.1, weight_decay=0.0, progress=False)
+    assert len(h.loss) == 3
+    with pytest.raises(ValueError, match="optimizer"):
+        dtc.pretrain(bb, x, y, 3, epochs=1, optimizer="rmsprop", progress=False)
+
+
+def test_gather_epoch_is_identity_outside_torchrun():
+    from cvbook.dtc.train import _gather_epoch
+
+    q = torch.rand(5, 3)
+    assert _gather_epoch(q) is q

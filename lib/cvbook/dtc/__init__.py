@@ -81,8 +81,9 @@ from cvbook.dtc.train import (
 from cvbook.nn.classifiers import Classifier
 
 __all__ = [
-    "CIFAR_STATS", "MODES", "PRESETS", "Classifier", "DTCConfig", "DTCHistory", "DTCNet", "KEstimate",
-    "KMeansInit", "Mode", "NovelSplit", "TemporalEnsemble", "augment", "constrained_kmeans",
+    "CIFAR_STATS", "MODES", "PRESETS", "Classifier", "DTCConfig", "DTCHistory", "DTCNet",
+    "KEstimate", "KMeansInit", "Mode", "NovelSplit", "TemporalEnsemble", "augment",
+    "constrained_kmeans",
     "dataset_to_tensors", "estimate_k_for_split", "estimate_num_classes",
     "estimate_k_controls", "extract_features", "kl_divergence", "kmeans_baseline",
     "load_letters_k_world", "linear_probe_ceiling", "VGG6", "load_digits_split",

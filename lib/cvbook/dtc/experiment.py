@@ -134,7 +134,7 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
 
     Returns a dict with ``scores`` (method -> {acc, nmi, ari}; ``"DTC (te)"`` on the
     preset's schedule, ``"DTC (te), short schedule"`` on the short one), ``histories``
-    (``"te"`` / ``"te, short schedule"`` -> :class:`DTCHistory`), ``pretrain``
+    (the same ``"DTC (...)"`` rows -> :class:`DTCHistory`), ``pretrain``
     (:class:`History`), ``features`` (transferred features of the unlabelled set),
     ``init``, ``probe_acc`` (:func:`linear_probe_ceiling` or None) and ``k_estimate``
     (the letters world: :func:`estimate_k_controls`' dict; otherwise a
@@ -190,7 +190,7 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
                       y=s.y_unlab, track_embeddings=track_embeddings and not tag,
                       generator=torch.Generator().manual_seed(seed * 1000 + MODES.index(mode)),
                       progress=progress, **aug)
-        histories[mode + tag] = h
+        histories[f"DTC ({mode}){tag}"] = h
         scores[f"DTC ({mode}){tag}"] = clustering_scores(s.y_unlab.cpu(), h.pred.cpu())
     k_est: Any = None
     if estimate_k and cfg.k_world == "letters":
