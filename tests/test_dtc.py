@@ -421,7 +421,10 @@ def test_linear_probe_ceiling_separable_and_random():
     noise = torch.randn(300, 4, generator=g)
     chance = dtc.linear_probe_ceiling(noise, torch.arange(3).repeat(100))
     assert chance < 0.5                                    # no information: near 1/3
-    assert math.isnan(dtc.linear_probe_ceiling(x[:3], y[:3]))  # one image per class
+    one = torch.tensor([0, 20, 40])
+    assert math.isnan(dtc.linear_probe_ceiling(x[one], y[one]))  # one image per class
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        dtc.linear_probe_ceiling(x[:20], y[:20])
 
 
 def test_vgg6_shapes_and_adam_recipe():

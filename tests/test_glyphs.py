@@ -88,9 +88,10 @@ def test_render_letters_fills_the_square_and_differs_per_font():
     rows, cols = ink.any(2), ink.any(1)
     span = torch.maximum(rows.sum(1), cols.sum(1))
     assert int(span.min()) >= 11
-    # "I" is tall and thin, "O" is round: their ink widths differ
+    # aspect kept: "I" (tall, thin) is on average much narrower than "O" (a stretch to
+    # fill the square would make both 12 wide)
     width = cols.sum(1).float()
-    assert float(width[44:].mean()) < 0.6 * float(width[22:44].mean())
+    assert float(width[44:].mean()) < 0.8 * float(width[22:44].mean())
     # typefaces differ: no two fonts give the same "A"
     a = g[:22].flatten(1)
     d = torch.cdist(a, a) + torch.eye(22) * 1e3

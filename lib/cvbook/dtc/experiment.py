@@ -216,6 +216,9 @@ def linear_probe_ceiling(features: torch.Tensor, y: torch.Tensor, *, seed: int =
     check_tensor(features, "features", ndim=2, floating=True)
     f = features.detach().double().cpu().numpy()
     lab = y.detach().cpu().numpy()
+    if len(np.unique(lab)) < 2:
+        raise ValueError(f"y must hold at least 2 classes, got {np.unique(lab).tolist()}")
+    lab = np.unique(lab, return_inverse=True)[1]
     folds = min(check_int(folds, "folds", min_value=2), int(np.bincount(lab).min()
                                                             if len(lab) else 0))
     if folds < 2:
