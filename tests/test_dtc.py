@@ -248,12 +248,13 @@ def test_estimate_num_classes_on_blobs():
     u = y >= 5
     est = dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=7, n_iter=15,
                                    n_init=3, generator=torch.Generator().manual_seed(0))
-    assert est.candidates == list(range(1, 8)) and len(est.silhouette) == 7
+    # candidates from 0 new classes, as the official cifar100_est_k.py (np.arange)
+    assert est.candidates == list(range(0, 8)) and len(est.silhouette) == 8
     # the official rule, recomputed by brute force from the two curves
     last_argmax = [max(i for i, s in enumerate(c) if s == max(c))
                    for c in (est.probe_acc, est.silhouette)]
-    assert est.k_acc == last_argmax[0] + 1 and est.k_sil == last_argmax[1] + 1
-    assert est.k_star == math.ceil(sum(last_argmax) / 2) + 1
+    assert est.k_acc == last_argmax[0] and est.k_sil == last_argmax[1]
+    assert est.k_star == math.ceil(sum(last_argmax) / 2)
     assert est.k_sil == 5  # separated blobs: the silhouette peaks at the truth
     assert max(est.probe_acc) == 1.0
     sizes = torch.bincount(est.labels, minlength=len(est.sizes))
@@ -265,7 +266,9 @@ def test_estimate_num_classes_on_blobs():
     with pytest.raises(ValueError, match=r"anchor_labels must have shape \(A,\) with A = "):
         dtc.estimate_num_classes(x[a], y[a][:5], x[v], y[v] - 3, x[u])
     with pytest.raises(ValueError, match="k_max must be >= 2"):
-        dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=1)
+        dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_min=2, k_max=1)
+    with pytest.raises(ValueError, match="k_max must be >= 1"):
+        dtc.estimate_num_classes(x[a], y[a], x[v], y[v] - 3, x[u], k_max=0)
 
 
 def test_estimate_num_classes_free_points_may_join_anchors():
@@ -341,17 +344,26 @@ def test_full_preset_path_on_fake_cifar(tmp_path):
                               epochs=1, n_init=1, batch_size=10, modes=("te",),
                               warmup_epochs=0)
     split = dtc.load_split(cfg)
-    assert split.x_lab.shape == (10, 3, 32, 32) and split.x_lab.max() <= 1
+    assert split.x_lab.shape == (10, 3, 32, 32)
+    # the official loaders' normalisation: (x - mean) / std per channel, x in [0, 1]
+    raw, y = dtc.read_cifar_train(tmp_path)
+    mean, std = dtc.CIFAR_STATS["cifar10"]
+    first = raw[y < 5][:1]
+    want = (first - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(split.x_lab[:1], want)
+    assert cfg.pretrain_optimizer == "adam" and cfg.pretrain_milestones == (100, 150)
+    assert cfg.amp and dtc.PRESETS["full_cifar100"].backbone == "vgg6"
     out = dtc.run_seed(cfg, split, 0, progress=False, estimate_k=False)
     assert set(out["scores"]) == {"k-means, raw pixels", "k-means, random network",
                                   "k-means, transferred features", "DTC (te)"}
     assert out["features"].shape == (10, 512)
+    assert 0.0 <= out["probe_acc"] <= 1.0  # two images per class: 2-fold
 
 
-def test_cifar100_estimate_k_path_with_resnet(tmp_path):
+def test_cifar100_estimate_k_path_with_vgg(tmp_path):
     """The full CIFAR-100 preset's class-number estimation (held-out classes 80-89 split
-    into 60% anchors and 40% probes, ResNet-18 features) runs end to end on a fake folder
-    of the real format."""
+    into 60% anchors and 40% probes, the official VGG's features, candidates from 0 new
+    classes) runs end to end on a fake folder of the real format."""
     from fake_cifar import make_fake_cifar100
 
     make_fake_cifar100(tmp_path, per_class=1)
@@ -362,7 +374,7 @@ def test_cifar100_estimate_k_path_with_resnet(tmp_path):
     assert split.x_unlab.shape[0] == 10 and split.y_probe.tolist() == list(range(10))
     backbone = dtc.make_backbone(cfg, 3)
     est = dtc.estimate_k_for_split(cfg, split, backbone, seed=0)
-    assert est.candidates == [1, 2, 3, 4] and est.k_star in est.candidates
+    assert est.candidates == [0, 1, 2, 3, 4] and est.k_star in est.candidates
     # 6 anchors + 4 probes + k_star new clusters
     assert len(est.sizes) == 10 + est.k_star and 1 <= est.k <= 10 + est.k_star
 
@@ -376,6 +388,62 @@ def test_full_notebook_runs_on_fake_cifar(tmp_path):
     make_fake_cifar10(tmp_path / "data", per_class=2)
     side = run_full_notebook("04_dtc", tmp_path, tmp_path / "data", overrides={
         "pretrain_epochs": 1, "epochs": 1, "warmup_epochs": 1, "n_init": 1, "batch_size": 10,
-        "k_max": 2, "k_n_init": 1, "update_interval": 1}, parameters={"n_seeds": 1})
+        "k_max": 2, "k_n_init": 1, "update_interval": 1, "modes": ["te"]},
+        parameters={"n_seeds": 1})
     assert side["metrics"]["n_seeds"] == 1
-    assert "estimated_k_seed0" in side["metrics"]
+    assert "estimated_k_seed0_truth5" in side["metrics"]
+
+
+def test_full_cifar100_notebook_runs_on_fake_cifar(tmp_path):
+    """The committed notebook end to end with the `full_cifar100` preset (the official VGG,
+    held-out anchors and probes 80-89, candidates from 0) on a tiny CIFAR-100 pickle folder
+    (random weights, shrunk epochs and candidate scan)."""
+    from fake_cifar import make_fake_cifar100
+    from fullrun import run_full_notebook
+
+    make_fake_cifar100(tmp_path / "data", per_class=2)
+    side = run_full_notebook("04_dtc", tmp_path, tmp_path / "data", overrides={
+        "pretrain_epochs": 1, "epochs": 1, "warmup_epochs": 1, "n_init": 1, "batch_size": 40,
+        "k_max": 2, "k_n_init": 1, "update_interval": 1, "modes": ["te"]},
+        parameters={"preset": "full_cifar100", "n_seeds": 1})
+    assert side["preset"] == "full_cifar100" and side["metrics"]["n_seeds"] == 1
+    assert "estimated_k_seed0_truth10" in side["metrics"]
+    assert "DTC_te_acc_mean" in side["metrics"]
+
+
+# ---------------------------------------------------------------- round 3: probe, VGG, recipes
+
+
+def test_linear_probe_ceiling_separable_and_random():
+    x, y = blobs([[0, 0], [6, 0], [0, 6]], 20, scale=0.3)
+    assert dtc.linear_probe_ceiling(x, y) == 1.0          # linearly separable: perfect
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(300, 4, generator=g)
+    chance = dtc.linear_probe_ceiling(noise, torch.arange(3).repeat(100))
+    assert chance < 0.5                                    # no information: near 1/3
+    one = torch.tensor([0, 20, 40])
+    assert math.isnan(dtc.linear_probe_ceiling(x[one], y[one]))  # one image per class
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        dtc.linear_probe_ceiling(x[:20], y[:20])
+
+
+def test_vgg6_shapes_and_adam_recipe():
+    net = dtc.VGG6(3)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512) and net.out_dim == 512
+    with pytest.raises(ValueError, match="x must have shape"):
+        net(torch.rand(2, 3, 16, 16))
+    # the official recipe: Adam, lr x gamma at the milestones (per epoch)
+    x, y = torch.rand(12, 1, 16, 16), torch.arange(3).repeat(4)
+    bb = dtc.PooledCNN(1, 4)
+    h = dtc.pretrain(bb, x, y, 3, epochs=3, lr=0.01, batch_size=6, optimizer="adam",
+                     milestones=(2,), gamma=0.1, weight_decay=0.0, progress=False)
+    assert len(h.loss) == 3
+    with pytest.raises(ValueError, match="optimizer"):
+        dtc.pretrain(bb, x, y, 3, epochs=1, optimizer="rmsprop", progress=False)
+
+
+def test_gather_epoch_is_identity_outside_torchrun():
+    from cvbook.dtc.train import _gather_epoch
+
+    q = torch.rand(5, 3)
+    assert _gather_epoch(q) is q

@@ -71,3 +71,52 @@ def test_split_and_bad_inputs():
         GlyphConfig(scale_range=(1.2, 0.8)).validate()
     with pytest.raises(ValueError, match="clutter"):
         GlyphConfig(clutter=(3, 1)).validate()
+
+
+# ---------------------------------------------------------------- jittered letters
+
+
+def test_render_letters_fills_the_square_and_differs_per_font():
+    from cvbook.data.glyphs import FONT_FILES, render_letters
+
+    g, y, f = render_letters("AOI", size=12)
+    assert g.shape == (3 * len(FONT_FILES), 1, 12, 12) and len(FONT_FILES) == 22
+    assert y.tolist() == [0] * 22 + [1] * 22 + [2] * 22 and f.tolist() == list(range(22)) * 3
+    assert float(g.min()) >= 0.0 and float(g.max()) <= 1.0
+    # the longer side of every glyph's ink spans the square (scaled to fit, aspect kept)
+    ink = g[:, 0] > 0.05
+    rows, cols = ink.any(2), ink.any(1)
+    span = torch.maximum(rows.sum(1), cols.sum(1))
+    assert int(span.min()) >= 11
+    # aspect kept: "I" (tall, thin) is on average much narrower than "O" (a stretch to
+    # fill the square would make both 12 wide)
+    width = cols.sum(1).float()
+    assert float(width[44:].mean()) < 0.8 * float(width[22:44].mean())
+    # typefaces differ: no two fonts give the same "A"
+    a = g[:22].flatten(1)
+    d = torch.cdist(a, a) + torch.eye(22) * 1e3
+    assert float(d.min()) > 0.1
+    with pytest.raises(ValueError, match="distinct"):
+        render_letters("AA")
+
+
+def test_jittered_letters_world_and_k_split():
+    import dataclasses as dc
+
+    from cvbook import dtc
+    from cvbook.data.glyphs import make_jittered_letters
+
+    x, y = make_jittered_letters(GlyphConfig(image_size=16), copies=2, seed=3)
+    assert x.shape == (26 * 22 * 2, 1, 16, 16) and torch.bincount(y).tolist() == [44] * 26
+    x2, _ = make_jittered_letters(GlyphConfig(image_size=16), copies=2, seed=3)
+    assert torch.equal(x, x2)
+    cfg = dc.replace(dtc.PRESETS["cpu"], k_copies=1)
+    s0 = dtc.load_letters_k_world(cfg, 0, 5)
+    s1 = dtc.load_letters_k_world(cfg, 1, 5)
+    for s in (s0, s1):  # backbone classes, held-out anchors/probes, new classes: disjoint
+        assert len(s.known) == 16 and len(s.probes) == 5 and len(s.unknown) == 5
+        assert len(set(s.known) | set(s.probes) | set(s.unknown)) == 26
+        assert s.x_lab.shape[0] == 16 * 22 and s.x_probe.shape[0] == 5 * 22
+    assert s0.known != s1.known  # the letter order is drawn from the seed
+    with pytest.raises(ValueError, match="exceeds"):
+        dtc.load_letters_k_world(cfg, 0, 6)

@@ -10,6 +10,13 @@ class, so only the digit's shape tells the class apart, while raw-pixel distance
 dominated by the nuisances: the world has headroom for what a network trained on other
 classes transfers (the Deep Transfer Clustering chapter, 04).
 
+A second world with more classes, *jittered letters* (:func:`make_jittered_letters`): the
+26 capital Latin letters rendered from the 22 fonts that ship with matplotlib (DejaVu,
+STIX, Computer Modern; regular, bold, italic, monospace, serif), an Omniglot-like set in
+which a class is a letter and its instances are its typefaces, under the same jitter. It
+has enough classes to hold some out of a backbone's training entirely (the class-number
+estimate of chapter 04 needs anchors and probes the backbone has never seen).
+
 Everything is generated with one ``torch.Generator`` on the target device, fully
 vectorised over images (one ``affine_grid`` + ``grid_sample`` for the jitter, the
 clutter strokes as distances to segments evaluated on the pixel grid for the whole
@@ -34,8 +41,8 @@ import torch.nn.functional as F
 
 from cvbook.core.validate import check_float, check_int, check_range
 
-__all__ = ["GlyphConfig", "jitter_glyphs", "load_jittered_digits_split",
-           "make_jittered_digits"]
+__all__ = ["FONT_FILES", "GlyphConfig", "jitter_glyphs", "load_jittered_digits_split",
+           "make_jittered_digits", "make_jittered_letters", "render_letters"]
 
 
 @dataclass(frozen=True)
@@ -193,3 +200,97 @@ def load_jittered_digits_split(known: Sequence[int] = (0, 1, 2, 3, 4),
 
     x, y = make_jittered_digits(cfg, seed=seed, device=device)
     return split_novel(x, y, known, unknown)
+
+
+#: The fonts shipped with matplotlib (``mpl-data/fonts/ttf``) that carry the Latin capitals.
+FONT_FILES: tuple[str, ...] = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "cmr10.ttf", "cmb10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmti10.ttf", "cmmi10.ttf")
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _render_font(path: str, chars: str, px: int) -> list:
+    """Every character of ``chars`` from the font file ``path`` at ``px`` pixels, each an
+    ``(h, w)`` uint8 numpy array cropped to its ink."""
+    import numpy as np
+    from matplotlib import ft2font
+
+    flags = getattr(getattr(ft2font, "LoadFlags", None), "NO_HINTING", None)
+    if flags is None:  # matplotlib < 3.10
+        flags = ft2font.LOAD_NO_HINTING
+    font = ft2font.FT2Font(path)
+    font.set_size(px, 72)
+    out = []
+    for char in chars:
+        font.set_text(char, 0.0, flags=flags)
+        font.draw_glyphs_to_bitmap(antialiased=True)
+        img = np.asarray(font.get_image())
+        rows, cols = np.nonzero(img > 0)
+        if len(rows) == 0:
+            raise ValueError(f"font {path} has no ink for {char!r}")
+        out.append(img[rows.min():rows.max() + 1, cols.min():cols.max() + 1])
+    return out
+
+
+def render_letters(chars: str = LETTERS, fonts: Sequence[str] = FONT_FILES, size: int = 12
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Render every character of ``chars`` in every font of ``fonts`` (file names in
+    matplotlib's ``mpl-data/fonts/ttf``), each cropped to its ink, centred and scaled so
+    that its longer side fills a ``size x size`` square (aspect kept).
+
+    Returns:
+        glyphs ``(len(chars) * len(fonts), 1, size, size)`` in [0, 1] (character-major),
+        labels ``(G,)`` (index into ``chars``) and the font index ``(G,)``.
+    """
+    from pathlib import Path
+
+    import matplotlib
+
+    size = check_int(size, "size", min_value=4)
+    if not isinstance(chars, str) or len(chars) == 0 or len(set(chars)) != len(chars):
+        raise ValueError(f"chars must be a non-empty string of distinct characters, got "
+                         f"{chars!r}")
+    if len(fonts) == 0:
+        raise ValueError("fonts is empty")
+    root = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    out = torch.zeros(len(chars) * len(fonts), 1, size, size)
+    for fi, name in enumerate(fonts):
+        for ci, img in enumerate(_render_font(str(root / name), chars, 4 * size)):
+            g = torch.as_tensor(img, dtype=torch.float32) / 255.0
+            h, w = g.shape
+            scale = size / max(h, w)
+            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            g = F.interpolate(g[None, None], size=(nh, nw), mode="bilinear",
+                              antialias=True, align_corners=False)[0, 0]
+            top, left = (size - nh) // 2, (size - nw) // 2
+            out[ci * len(fonts) + fi, 0, top:top + nh, left:left + nw] = g
+    labels = torch.arange(len(chars)).repeat_interleave(len(fonts))
+    font_id = torch.arange(len(fonts)).repeat(len(chars))
+    return out.clamp(0.0, 1.0), labels, font_id
+
+
+def make_jittered_letters(cfg: GlyphConfig | None = None, *, copies: int = 3, seed: int = 0,
+                          chars: str = LETTERS, device: torch.device | str = "cpu"
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The jittered-letters world: every letter of ``chars`` in every font of
+    :data:`FONT_FILES`, ``copies`` times, each copy an independent draw of
+    :func:`jitter_glyphs` (``cfg``) from one generator seeded with ``seed``.
+
+    Returns:
+        images ``(N, 1, S, S)`` in [0, 1] and labels ``(N,)`` (int64, index into ``chars``),
+        ``N = len(chars) * 22 * copies``.
+    """
+    cfg = cfg or GlyphConfig()
+    cfg.validate()
+    seed = check_int(seed, "seed", min_value=0)
+    copies = check_int(copies, "copies", min_value=1)
+    dev = torch.device(device)
+    g, y, _ = render_letters(chars)
+    g, y = g.to(dev).repeat(copies, 1, 1, 1), y.to(dev).repeat(copies)
+    gen = torch.Generator(dev).manual_seed(seed)
+    return jitter_glyphs(g, cfg, generator=gen), y

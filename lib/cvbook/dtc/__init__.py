@@ -46,7 +46,11 @@ from cvbook.data.splits import (
 )
 from cvbook.dtc.estimate_k import KEstimate, estimate_k_for_split, estimate_num_classes
 from cvbook.dtc.experiment import (
+    CIFAR_STATS,
+    estimate_k_controls,
     kmeans_baseline,
+    linear_probe_ceiling,
+    load_letters_k_world,
     load_split,
     read_cifar_train,
     run_seed,
@@ -64,6 +68,7 @@ from cvbook.dtc.objective import (
 )
 from cvbook.dtc.presets import MODES, PRESETS, DTCConfig, Mode
 from cvbook.dtc.train import (
+    VGG6,
     DTCHistory,
     PooledCNN,
     augment,
@@ -76,10 +81,12 @@ from cvbook.dtc.train import (
 from cvbook.nn.classifiers import Classifier
 
 __all__ = [
-    "MODES", "PRESETS", "Classifier", "DTCConfig", "DTCHistory", "DTCNet", "KEstimate",
-    "KMeansInit", "Mode", "NovelSplit", "TemporalEnsemble", "augment", "constrained_kmeans",
+    "CIFAR_STATS", "MODES", "PRESETS", "Classifier", "DTCConfig", "DTCHistory", "DTCNet",
+    "KEstimate", "KMeansInit", "Mode", "NovelSplit", "TemporalEnsemble", "augment",
+    "constrained_kmeans",
     "dataset_to_tensors", "estimate_k_for_split", "estimate_num_classes",
-    "extract_features", "kl_divergence", "kmeans_baseline", "load_digits_split",
+    "estimate_k_controls", "extract_features", "kl_divergence", "kmeans_baseline",
+    "load_letters_k_world", "linear_probe_ceiling", "VGG6", "load_digits_split",
     "load_split", "make_backbone", "PooledCNN", "read_cifar_train", "pca_kmeans_init",
     "predict", "pretrain",
     "rampup_weight", "run_seed", "silhouette_score", "soft_assign", "split_novel",

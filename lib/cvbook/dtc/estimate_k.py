@@ -49,7 +49,7 @@ class KEstimate:
 
 def estimate_num_classes(anchors: torch.Tensor, anchor_labels: torch.Tensor,
                          probes: torch.Tensor, probe_labels: torch.Tensor,
-                         unlabelled: torch.Tensor, *, k_max: int = 10, k_min: int = 1,
+                         unlabelled: torch.Tensor, *, k_max: int = 10, k_min: int = 0,
                          ratio: float = 0.01, n_iter: int = 30, n_init: int = 10,
                          exclusive: bool = False,
                          generator: torch.Generator | None = None) -> KEstimate:
@@ -85,12 +85,15 @@ def estimate_num_classes(anchors: torch.Tensor, anchor_labels: torch.Tensor,
         s.check(lab, name, spec)
         if lab.is_floating_point() or bool((lab < 0).any()):
             raise ValueError(f"{name} must be non-negative integer class ids")
-    k_min = check_int(k_min, "k_min", min_value=1)
-    k_max = check_int(k_max, "k_max", min_value=max(2, k_min))
+    k_min = check_int(k_min, "k_min", min_value=0)
+    k_max = check_int(k_max, "k_max", min_value=max(1, k_min))
     ratio = check_float(ratio, "ratio", min_value=0.0, max_value=1.0)
     dev = unlabelled.device
     a = int(anchor_labels.max()) + 1
     v = int(probe_labels.max()) + 1
+    if a + v + k_min < 2:
+        raise ValueError(f"the smallest candidate needs at least 2 clusters: {a} anchor + {v} "
+                         f"probe classes + k_min={k_min}")
     x = torch.cat([anchors, probes, unlabelled])
     n_a, n_v = anchors.shape[0], probes.shape[0]
     free = torch.full((n_v + unlabelled.shape[0],), -1, dtype=torch.int64, device=dev)
@@ -172,5 +175,5 @@ def estimate_k_for_split(cfg: DTCConfig, split: NovelSplit, backbone: nn.Module,
                               dtype=fa.dtype, device=fa.device)
         fa, fp, fu = red.split([len(fa), len(fp), len(fu)])
     return estimate_num_classes(fa, y_a, fp, y_p, fu, k_max=cfg.k_max,
-                                ratio=cfg.small_cluster_ratio, n_iter=20,
+                                k_min=cfg.k_min, ratio=cfg.small_cluster_ratio, n_iter=20,
                                 n_init=cfg.k_n_init, generator=gen)

@@ -19,7 +19,15 @@ from cvbook.dtc.presets import MODES, DTCConfig
 from cvbook.dtc.train import DTCHistory, extract_features, make_backbone, pretrain, train_dtc
 from cvbook.metrics.clustering import clustering_scores
 
-__all__ = ["kmeans_baseline", "load_split", "read_cifar_train", "run_seed", "summarise"]
+__all__ = ["CIFAR_STATS", "estimate_k_controls", "kmeans_baseline", "linear_probe_ceiling",
+           "load_letters_k_world", "load_split", "read_cifar_train", "run_seed", "summarise"]
+
+
+CIFAR_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.507, 0.487, 0.441), (0.267, 0.256, 0.276)),
+}
+"""Per-channel mean and std of the official DTC loaders (k-han/DTC ``data/cifarloader.py``)."""
 
 
 def load_split(cfg: DTCConfig, *, download: bool = False, seed: int = 0) -> NovelSplit:
@@ -52,6 +60,9 @@ def load_split(cfg: DTCConfig, *, download: bool = False, seed: int = 0) -> Nove
             torchvision.datasets.CIFAR100
         cls(_cifar_root(cfg), train=True, download=True)
     x, y = read_cifar_train(_cifar_root(cfg), cifar100=cifar100)
+    if cfg.normalize:  # the official loaders' per-channel statistics
+        mean, std = CIFAR_STATS["cifar100" if cifar100 else "cifar10"]
+        x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     return split_novel(x, y, cfg.known, cfg.unknown, cfg.probes,
                        max_per_class=cfg.max_per_class)
 
@@ -117,11 +128,17 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
              log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every row of the chapter's table for one seed.
 
-    ``modes`` overrides ``cfg.modes`` (the DTC variants to train).
+    ``modes`` overrides ``cfg.modes`` (the DTC variants to train on the preset's
+    schedule); ``cfg.short_modes`` run again on the short schedule (the ablation; their
+    rows and histories carry ", short schedule").
 
-    Returns a dict with ``scores`` (method -> {acc, nmi, ari}), ``histories`` (mode ->
-    :class:`DTCHistory`), ``pretrain`` (:class:`History`), ``features`` (transferred
-    features of the unlabelled set) and ``k_estimate`` (:class:`KEstimate` or None).
+    Returns a dict with ``scores`` (method -> {acc, nmi, ari}; ``"DTC (te)"`` on the
+    preset's schedule, ``"DTC (te), short schedule"`` on the short one), ``histories``
+    (the same ``"DTC (...)"`` rows -> :class:`DTCHistory`), ``pretrain``
+    (:class:`History`), ``features`` (transferred features of the unlabelled set),
+    ``init``, ``probe_acc`` (:func:`linear_probe_ceiling` or None) and ``k_estimate``
+    (the letters world: :func:`estimate_k_controls`' dict; otherwise a
+    :class:`KEstimate`; None when not estimated).
     """
     cfg.validate()
     seed = check_int(seed, "seed", min_value=0)
@@ -144,8 +161,11 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
     backbone = make_backbone(cfg, s.x_lab.shape[1]).to(dev)
     pre = pretrain(backbone, s.x_lab, s.y_lab, n_known, epochs=cfg.pretrain_epochs,
                    lr=cfg.pretrain_lr, batch_size=cfg.batch_size, generator=gen,
-                   progress=progress, **aug)
+                   optimizer=cfg.pretrain_optimizer, milestones=cfg.pretrain_milestones,
+                   gamma=cfg.pretrain_gamma, weight_decay=cfg.pretrain_weight_decay,
+                   amp=cfg.amp, progress=progress, **aug)
     feats = extract_features(backbone, s.x_unlab)
+    probe = linear_probe_ceiling(feats, s.y_unlab, seed=seed) if cfg.probe_ceiling else None
     init = pca_kmeans_init(feats, k, n_init=cfg.n_init, seed=seed, rescale=cfg.rescale)
     scores["k-means, transferred features"] = clustering_scores(s.y_unlab.cpu(),
                                                                 init.labels.cpu())
@@ -153,27 +173,113 @@ def run_seed(cfg: DTCConfig, split: NovelSplit, seed: int, *, device: torch.devi
         f"{scores['k-means, transferred features']['acc']:.3f}")
     state = {n: p.detach().clone() for n, p in backbone.state_dict().items()}
     histories: dict[str, DTCHistory] = {}
-    for mode in (cfg.modes if modes is None else modes):
+    runs = [(mode, "", cfg.epochs, cfg.warmup_epochs, cfg.update_interval)
+            for mode in (cfg.modes if modes is None else modes)]
+    runs += [(mode, ", short schedule", cfg.short_epochs, cfg.short_warmup_epochs,
+              cfg.short_update_interval) for mode in cfg.short_modes]
+    for mode, tag, epochs, warmup, update in runs:
         bb = make_backbone(cfg, s.x_lab.shape[1]).to(dev)
         bb.load_state_dict(state)
         net = DTCNet(bb, init).to(dev)
-        h = train_dtc(net, s.x_unlab, mode=mode, epochs=cfg.epochs,
-                      warmup_epochs=cfg.warmup_epochs, warmup_lr=cfg.warmup_lr,
-                      update_interval=cfg.update_interval, reduction=cfg.reduction,
+        h = train_dtc(net, s.x_unlab, mode=mode, epochs=epochs, warmup_epochs=warmup,
+                      warmup_lr=cfg.warmup_lr, update_interval=update, reduction=cfg.reduction,
                       freeze_bn=cfg.freeze_bn, milestones=cfg.milestones, gamma=cfg.gamma,
                       lr=cfg.lr, weight_decay=cfg.weight_decay, batch_size=cfg.batch_size,
                       consistency_weight=cfg.consistency_weight,
-                      rampup_length=cfg.rampup_length, ema_alpha=cfg.ema_alpha,
-                      y=s.y_unlab, track_embeddings=track_embeddings,
+                      rampup_length=cfg.rampup_length, ema_alpha=cfg.ema_alpha, amp=cfg.amp,
+                      y=s.y_unlab, track_embeddings=track_embeddings and not tag,
                       generator=torch.Generator().manual_seed(seed * 1000 + MODES.index(mode)),
                       progress=progress, **aug)
-        histories[mode] = h
-        scores[f"DTC ({mode})"] = clustering_scores(s.y_unlab.cpu(), h.pred.cpu())
-    k_est = None
-    if estimate_k:
+        histories[f"DTC ({mode}){tag}"] = h
+        scores[f"DTC ({mode}){tag}"] = clustering_scores(s.y_unlab.cpu(), h.pred.cpu())
+    k_est: Any = None
+    if estimate_k and cfg.k_world == "letters":
+        k_est = estimate_k_controls(cfg, seed, device=dev, progress=progress)
+    elif estimate_k:
         k_est = estimate_k_for_split(cfg, s, backbone, seed=seed, progress=progress)
     return {"scores": scores, "histories": histories, "pretrain": pre, "features": feats,
-            "init": init, "k_estimate": k_est}
+            "init": init, "k_estimate": k_est, "probe_acc": probe}
+
+
+def linear_probe_ceiling(features: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
+                         folds: int = 5) -> float:
+    """The headroom of a feature space: the ``folds``-fold cross-validated accuracy of a
+    logistic-regression probe trained on ``(N, D)`` features *with* the labels ``y`` (an
+    oracle no clustering method has; features standardised). Clustering ACC on the same
+    features cannot be expected above it. With fewer than ``folds`` images in some class
+    the folds shrink to that count (NaN below 2: tiny test data)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    check_tensor(features, "features", ndim=2, floating=True)
+    f = features.detach().double().cpu().numpy()
+    lab = y.detach().cpu().numpy()
+    if len(np.unique(lab)) < 2:
+        raise ValueError(f"y must hold at least 2 classes, got {np.unique(lab).tolist()}")
+    lab = np.unique(lab, return_inverse=True)[1]
+    folds = min(check_int(folds, "folds", min_value=2), int(np.bincount(lab).min()
+                                                            if len(lab) else 0))
+    if folds < 2:
+        return float("nan")
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(cross_val_score(clf, f, lab, cv=cv).mean())
+
+
+def load_letters_k_world(cfg: DTCConfig, seed: int, n_new: int) -> NovelSplit:
+    """The class-number world (jittered letters, :func:`cvbook.data.glyphs.make_jittered_letters`,
+    drawn with ``seed``): the 26 letters in an order drawn from ``seed``; the first
+    ``cfg.k_known`` are the labelled classes of the backbone, the next ``cfg.k_heldout``
+    the held-out labelled classes (anchors and probes, never seen by the backbone), and
+    the first ``n_new`` of the remaining ones the unlabelled classes."""
+    from cvbook.data.glyphs import LETTERS, GlyphConfig, make_jittered_letters
+
+    n_new = check_int(n_new, "n_new", min_value=1)
+    rest = len(LETTERS) - cfg.k_known - cfg.k_heldout
+    if n_new > rest:
+        raise ValueError(f"n_new={n_new} exceeds the {rest} letters left after "
+                         f"{cfg.k_known} known and {cfg.k_heldout} held-out classes")
+    x, y = make_jittered_letters(GlyphConfig(image_size=cfg.image_size), copies=cfg.k_copies,
+                                 seed=seed)
+    order = torch.randperm(len(LETTERS), generator=torch.Generator().manual_seed(seed)).tolist()
+    known = order[:cfg.k_known]
+    held = order[cfg.k_known:cfg.k_known + cfg.k_heldout]
+    new = order[cfg.k_known + cfg.k_heldout:][:n_new]
+    return split_novel(x, y, known, new, held)
+
+
+def estimate_k_controls(cfg: DTCConfig, seed: int, *, device: torch.device | str = "cpu",
+                        progress: bool = True) -> dict[str, Any]:
+    """§3.3 on the jittered letters with the official protocol: a backbone pre-trained on
+    ``cfg.k_known`` letters; ``cfg.k_heldout`` other letters, never seen in training,
+    split into anchors (``cfg.anchor_ratio``) and probes; the unlabelled set holds
+    ``t`` further letters for each ``t`` in ``cfg.k_truths`` (the control: does the
+    estimate follow the true number when it changes?). Same backbone for every ``t``.
+
+    Returns ``{"estimates": {t: KEstimate}, "pretrain": History, "split": NovelSplit}``
+    (the split of the largest ``t``).
+    """
+    cfg.validate()
+    seed = check_int(seed, "seed", min_value=0)
+    dev = torch.device(device)
+    t_max = max(cfg.k_truths)
+    split = load_letters_k_world(cfg, seed, t_max).to(dev)
+    gen = torch.Generator().manual_seed(seed)
+    backbone = make_backbone(cfg, split.x_lab.shape[1]).to(dev)
+    pre = pretrain(backbone, split.x_lab, split.y_lab, len(split.known),
+                   epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr, batch_size=cfg.batch_size,
+                   generator=gen, progress=progress, max_shift=cfg.max_shift,
+                   noise_std=cfg.noise_std, flip=cfg.flip)
+    est = {}
+    for t in cfg.k_truths:
+        keep = torch.isin(split.y_unlab, torch.arange(t, device=dev))
+        sub = NovelSplit(split.x_lab, split.y_lab, split.x_unlab[keep], split.y_unlab[keep],
+                         split.known, split.unknown[:t], split.probes, split.x_probe,
+                         split.y_probe)
+        est[t] = estimate_k_for_split(cfg, sub, backbone, seed=seed)
+    return {"estimates": est, "pretrain": pre, "split": split}
 
 
 def summarise(scores_per_seed: Sequence[dict[str, dict[str, float]]]

@@ -135,8 +135,8 @@ class DTCNet(nn.Module):
         return self.bottleneck(self.backbone(x))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.embed(x)
-        return z, soft_assign(z, self.centres, self.alpha)
+        z = self.embed(x).float()  # eqs. 1-3 in float32 under autocast
+        return z, soft_assign(z, self.centres.float(), self.alpha)
 
 
 def rampup_weight(epoch: int | float, length: int, lam: float) -> float:

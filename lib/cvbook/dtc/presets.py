@@ -40,8 +40,16 @@ class DTCConfig:
     anchors: tuple[int, ...] = (0, 1, 2)
     pretrain_epochs: int = 8
     pretrain_lr: float = 0.05
+    pretrain_optimizer: str = "sgd"      # "sgd" (one-cycle) or "adam" (official CIFAR)
+    pretrain_milestones: tuple[int, ...] = ()  # "adam": lr x pretrain_gamma at these epochs
+    pretrain_gamma: float = 0.1
+    pretrain_weight_decay: float = 5e-4
     epochs: int = 10                     # DTC epochs
     warmup_epochs: int = 4               # before the DTC epochs (official: 10, 30)
+    short_modes: tuple[str, ...] = ()    # ablation: these modes again on a short schedule
+    short_epochs: int = 12
+    short_warmup_epochs: int = 3
+    short_update_interval: int = 3
     warmup_lr: float = 0.1
     update_interval: int = 3
     lr: float = 0.05
@@ -61,29 +69,56 @@ class DTCConfig:
     n_init: int = 10
     modes: tuple[str, ...] = ("none", "pi", "te")
     n_seeds: int = 3
-    k_max: int = 8                       # scan 1..k_max unlabelled classes
+    k_max: int = 8                       # scan k_min..k_max unlabelled classes
+    k_min: int = 0                       # official cifar100_est_k.py: candidates from 0
+    k_world: str = "split"               # "split": the main split; "letters": jittered
+                                         # letters with held-out anchors and probes
+    k_known: int = 16                    # letters world: backbone classes
+    k_heldout: int = 5                   # letters world: anchor + probe classes
+    k_truths: tuple[int, ...] = (2, 3, 5)  # letters world: unlabelled class counts tried
+    k_copies: int = 3                    # letters world: jittered copies per font
     k_pca_dim: int = 16                  # features reduced by PCA before estimating K
     small_cluster_ratio: float = 0.01
     anchor_ratio: float = 0.6            # held-out probe classes used as anchors (official)
     k_n_init: int = 10                   # constrained k-means restarts (official: 10)
     max_per_class: int = 0               # 0: all images
+    normalize: bool = False              # CIFAR: the official per-channel mean/std
+    amp: bool = False                    # mixed precision (CUDA only)
+    probe_ceiling: bool = True           # logistic probe on the transferred features
 
     def validate(self) -> None:
         check_choice(self.dataset, "dataset", ("glyphs", "digits", "cifar10", "cifar100", "fake"))
-        check_choice(self.backbone, "backbone", ("pooled", "cnn", "resnet18"))
+        check_choice(self.backbone, "backbone", ("pooled", "cnn", "resnet18", "vgg6"))
+        check_choice(self.pretrain_optimizer, "pretrain_optimizer", ("sgd", "adam"))
+        for mi in self.pretrain_milestones:
+            check_int(mi, "pretrain_milestones[...]", min_value=1)
+        for m in self.short_modes:
+            check_choice(m, "short_modes[...]", MODES)
         for name in ("pretrain_epochs", "epochs", "batch_size", "n_init", "n_seeds", "width",
-                     "update_interval", "image_size"):
+                     "update_interval", "image_size", "short_epochs",
+                     "short_update_interval"):
             check_int(getattr(self, name), name, min_value=1)
-        for name in ("warmup_epochs", "rampup_length", "max_shift", "max_per_class",
-                     "k_pca_dim"):
+        for name in ("warmup_epochs", "short_warmup_epochs", "rampup_length", "max_shift",
+                     "max_per_class", "k_pca_dim"):
             check_int(getattr(self, name), name, min_value=0)
-        check_int(self.k_max, "k_max", min_value=2)
+        check_int(self.k_min, "k_min", min_value=0)
+        check_int(self.k_max, "k_max", min_value=max(1, self.k_min))
+        check_choice(self.k_world, "k_world", ("split", "letters"))
+        for name in ("k_known", "k_heldout", "k_copies"):
+            check_int(getattr(self, name), name, min_value=2 if name != "k_copies" else 1)
+        for t in self.k_truths:
+            check_int(t, "k_truths[...]", min_value=1)
+        if self.k_world == "letters" and (not self.k_truths or self.k_known + self.k_heldout
+                                          + max(self.k_truths) > 26):
+            raise ValueError(f"letters world: k_known + k_heldout + max(k_truths) must be at "
+                             f"most 26, got {self.k_known}, {self.k_heldout}, {self.k_truths}")
         check_choice(self.reduction, "reduction", ("mean", "batchmean"))
         for name in ("pretrain_lr", "lr", "warmup_lr"):
             check_float(getattr(self, name), name, min_value=0.0, open_min=True)
         for mi in self.milestones:
             check_int(mi, "milestones[...]", min_value=1)
-        for name in ("weight_decay", "consistency_weight", "noise_std", "gamma"):
+        for name in ("weight_decay", "consistency_weight", "noise_std", "gamma",
+                     "pretrain_gamma", "pretrain_weight_decay"):
             check_float(getattr(self, name), name, min_value=0.0)
         check_float(self.ema_alpha, "ema_alpha", min_value=0.0, max_value=0.999)
         check_int(self.k_n_init, "k_n_init", min_value=1)
@@ -102,33 +137,46 @@ class DTCConfig:
 
 PRESETS: dict[str, DTCConfig] = {
     # Jittered digits (cvbook.data.glyphs, 16x16): 0-4 labelled, 5-9 unlabelled, a pooled
-    # CNN, CPU. Official schedule shape (warm-up before the epochs, ramp-up 5, target
-    # update every few epochs, element-wise loss means) with fewer epochs.
+    # CNN, CPU, one world per seed. DTC (TE) on the official CIFAR-10 schedule (warm-up 10
+    # epochs at lr 0.1, then 100 at lr 0.05, target update every 5, ramp-up 5,
+    # element-wise loss means); every mode again on a short schedule (3 + 12, update
+    # every 3) as the schedule ablation. The class-number estimate runs on the jittered
+    # letters (16 letters train the backbone, 5 held-out letters are the anchors and
+    # probes, 2, 3 or 5 further letters are unlabelled).
     "cpu": DTCConfig(dataset="glyphs", backbone="pooled", width=16, image_size=16,
-                     batch_size=128, pretrain_epochs=30, pretrain_lr=0.1, epochs=12,
-                     warmup_epochs=3, update_interval=3, modes=("none", "pi", "te", "tep"),
-                     n_seeds=2, k_pca_dim=0),
+                     batch_size=128, pretrain_epochs=30, pretrain_lr=0.1, epochs=100,
+                     warmup_epochs=10, update_interval=5, modes=("te",),
+                     short_modes=("none", "pi", "te", "tep"), short_epochs=12,
+                     short_warmup_epochs=3, short_update_interval=3, n_seeds=1,
+                     k_pca_dim=0, k_world="letters", k_max=10),
     # The chapter's first world: the plain 8x8 digits (no headroom: raw-pixel k-means is
     # already near the top), flattened L2-normalised SmallCNN features.
     "digits": DTCConfig(),
-    # CIFAR-10 5/5 with ResNet-18 (official cifar10_DTC.py / scripts: warm-up 10 epochs
-    # at lr 0.1, then 100 epochs at lr 0.05, wd 1e-4, batch 128, ramp-up 5 to 10,
-    # target update every 5 epochs; k-means n_init 20).
+    # CIFAR-10 5/5 with ResNet-18. Pre-training as the official cifar10_classif.py: Adam
+    # lr 0.1, x0.1 at epochs 100 and 150 of 180, batch 128, random crop (pad 4) + flip,
+    # the official per-channel normalisation. DTC as cifar10_DTC.py / scripts: warm-up
+    # 10 epochs at lr 0.1, then 100 epochs at lr 0.05, wd 1e-4, batch 128, ramp-up 5 to
+    # 10, target update every 5 epochs; k-means n_init 20. AMP on CUDA.
     "full": DTCConfig(dataset="cifar10", backbone="resnet18", image_size=32, batch_size=128,
-                      pretrain_epochs=180, pretrain_lr=0.1, epochs=100, warmup_epochs=10,
-                      update_interval=5, n_init=20,
-                      rampup_length=5, max_shift=4, noise_std=0.0, flip=True, n_seeds=1,
-                      anchors=(0, 1, 2), k_pca_dim=0),
-    # CIFAR-100: 0-79 labelled, 80-89 probes (60% anchors, 40% probes), 90-99
-    # unlabelled (official cifar100 scripts: warm-up 30, update every 10, wd 1e-5, lr
-    # halved at epochs 20, 40, 60, 80).
-    "full_cifar100": DTCConfig(dataset="cifar100", backbone="resnet18", image_size=32,
+                      pretrain_epochs=180, pretrain_lr=0.1, pretrain_optimizer="adam",
+                      pretrain_milestones=(100, 150), pretrain_gamma=0.1,
+                      pretrain_weight_decay=0.0, epochs=100, warmup_epochs=10,
+                      update_interval=5, n_init=20, rampup_length=5, max_shift=4,
+                      noise_std=0.0, flip=True, n_seeds=1, anchors=(0, 1, 2), k_pca_dim=0,
+                      normalize=True, amp=True),
+    # CIFAR-100: 0-79 labelled, 80-89 held out (60% anchors, 40% probes), 90-99
+    # unlabelled, the official VGG "5+1" (cifar100_classif.py: Adam lr 0.001, x0.1 at
+    # 100 and 150 of 180; cifar100 DTC scripts: warm-up 30, update every 10, wd 1e-5, lr
+    # halved at epochs 20, 40, 60, 80). AMP on CUDA.
+    "full_cifar100": DTCConfig(dataset="cifar100", backbone="vgg6", image_size=32,
                                batch_size=128, n_init=20,
                                known=tuple(range(80)), probes=tuple(range(80, 90)),
                                unknown=tuple(range(90, 100)), anchors=tuple(range(80)),
-                               pretrain_epochs=180, pretrain_lr=0.1, epochs=100,
+                               pretrain_epochs=180, pretrain_lr=0.001,
+                               pretrain_optimizer="adam", pretrain_milestones=(100, 150),
+                               pretrain_gamma=0.1, pretrain_weight_decay=0.0, epochs=100,
                                warmup_epochs=30, update_interval=10, rampup_length=5,
                                weight_decay=1e-5, milestones=(20, 40, 60, 80), gamma=0.5,
-                               max_shift=4, noise_std=0.0, flip=True, n_seeds=1, k_max=20,
-                               k_pca_dim=0),
+                               max_shift=4, noise_std=0.0, flip=True, n_seeds=1, k_max=99,
+                               k_pca_dim=0, normalize=True, amp=True),
 }

@@ -5,7 +5,6 @@ paper's warm-up and target-update schedule and the PI / TE / TEP consistency ter
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,16 +28,70 @@ from cvbook.image.augment import shift_flip_noise as augment
 from cvbook.metrics.clustering import cluster_acc
 from cvbook.nn.classifiers import Classifier
 
-__all__ = ["DTCHistory", "PooledCNN", "augment", "extract_features", "make_backbone", "predict",
-           "pretrain", "train_dtc"]
+__all__ = ["DTCHistory", "PooledCNN", "VGG6", "augment", "extract_features", "make_backbone",
+           "predict", "pretrain", "train_dtc"]
 
 
 def _index_batches(n: int, batch_size: int, generator: torch.Generator,
-                   device: torch.device) -> TensorBatches:
+                   device: torch.device) -> Any:
     """Shuffled mini-batches of row indices ``0..n-1`` on ``device`` (a new order every
-    pass, drawn from ``generator``); the losses gather their own rows."""
+    pass, drawn from ``generator``); the losses gather their own rows.
+
+    Under ``torchrun`` (:func:`cvbook.core.train.is_distributed`) the indices come from a
+    ``DataLoader`` with a ``DistributedSampler`` instead (each process draws its own
+    ``1/world_size`` of every epoch's permutation; :func:`cvbook.core.fit` calls its
+    ``set_epoch``), and ``batch_size`` is per process."""
+    from cvbook.core.train import is_distributed
+
+    if is_distributed():
+        from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+        ds = TensorDataset(torch.arange(n))
+        seed = int(torch.randint(2**31, (1,), generator=generator))
+        loader = DataLoader(ds, batch_size=batch_size,
+                            sampler=DistributedSampler(ds, shuffle=True, seed=seed))
+        return _OnDevice(loader, device)
     return TensorBatches(torch.arange(n, device=device), batch_size=batch_size,
                          generator=generator)
+
+
+class _OnDevice:
+    """A loader of index batches moved to ``device``; exposes the loader's ``sampler`` (for
+    ``set_epoch``) and ``len``."""
+
+    def __init__(self, loader: Any, device: torch.device) -> None:
+        self.loader, self.device, self.sampler = loader, device, loader.sampler
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for (idx,) in self.loader:
+            yield (idx.to(self.device),)
+
+
+class VGG6(nn.Module):
+    """The VGG-like network of the official CIFAR-100 experiments ("5+1": five 3x3
+    conv-BN-ReLU blocks of 64, 128, 256, 512, 512 channels, each followed by 2x2
+    max-pooling): ``(N, C, 32, 32) -> (N, 512)`` features (``out_dim``); the linear
+    classifier (pre-training) or bottleneck (DTC) is added on top."""
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__()
+        from cvbook.nn.blocks import conv_bn_relu
+
+        self.in_channels = check_int(in_channels, "in_channels", min_value=1)
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in (64, 128, 256, 512, 512):
+            layers += [*conv_bn_relu(c, w, inplace=False), nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.out_dim = 512
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor(x, "x", shape=(None, self.in_channels, 32, 32), floating=True)
+        return self.features(x)
 
 
 class PooledCNN(nn.Module):
@@ -74,11 +127,13 @@ class PooledCNN(nn.Module):
 def make_backbone(cfg: DTCConfig, in_channels: int) -> nn.Module:
     """The preset's feature extractor (``out_dim`` attribute gives its size):
     ``"pooled"`` :class:`PooledCNN`, ``"cnn"`` :class:`cvbook.nn.SmallCNN` (flattened,
-    L2-normalised), ``"resnet18"`` the CIFAR ResNet-18."""
+    L2-normalised), ``"resnet18"`` the CIFAR ResNet-18, ``"vgg6"`` :class:`VGG6`."""
     from cvbook.nn.backbones import SmallCNN, cifar_resnet18
 
     if cfg.backbone == "pooled":
         return PooledCNN(in_channels, cfg.width)
+    if cfg.backbone == "vgg6":
+        return VGG6(in_channels)
     if cfg.backbone == "cnn":
         return SmallCNN(in_channels, cfg.width, cfg.image_size)
     return cifar_resnet18(in_channels)
@@ -88,9 +143,17 @@ def pretrain(backbone: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: i
              epochs: int = 30, lr: float = 0.05, batch_size: int = 128,
              weight_decay: float = 5e-4, max_shift: int = 1, noise_std: float = 0.0,
              flip: bool = False, generator: torch.Generator | None = None,
-             progress: bool = True) -> History:
+             optimizer: str = "sgd", milestones: tuple[int, ...] = (), gamma: float = 0.1,
+             amp: bool = False, progress: bool = True) -> History:
     """Step 1: supervised training of ``backbone`` + a linear head on the known classes
-    (cross-entropy, SGD with momentum and a cosine schedule).
+    (cross-entropy).
+
+    ``optimizer="sgd"``: SGD with momentum 0.9 and a one-cycle schedule (the small
+    worlds); ``"adam"``: the official CIFAR recipe (k-han/DTC ``cifar10_classif.py`` /
+    ``cifar100_classif.py``): Adam at ``lr`` (0.1 for the ResNet-18 on CIFAR-10, 0.001 for
+    the VGG on CIFAR-100), ``weight_decay`` 0, the rate multiplied by ``gamma`` at the
+    epochs ``milestones`` (100 and 150 of 180). ``amp``: mixed precision on CUDA
+    (:func:`cvbook.core.fit`).
 
     Args:
         x: ``(N, C, H, W)`` labelled images; y: ``(N,)`` labels in ``0..n_classes-1``.
@@ -111,11 +174,21 @@ def pretrain(backbone: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: i
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     dev = x.device
     aug_gen = torch.Generator(dev).manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+    optimizer = check_choice(optimizer, "optimizer", ("sgd", "adam"))
     model = Classifier(backbone, n_classes).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
-    steps = epochs * math.ceil(x.shape[0] / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
-                                                pct_start=0.15)
+    batches = _index_batches(x.shape[0], batch_size, gen, dev)
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr,
+                                                      weight_decay=weight_decay)
+        sched: Any = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma)
+        step_mode = "epoch"
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9,
+                              weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
+                                                    total_steps=epochs * len(batches),
+                                                    pct_start=0.15)
+        step_mode = "step"
 
     def loss_fn(net: nn.Module, batch: tuple[torch.Tensor]):
         (idx,) = batch
@@ -125,9 +198,8 @@ def pretrain(backbone: nn.Module, x: torch.Tensor, y: torch.Tensor, n_classes: i
         loss = F.cross_entropy(logits, y[idx])
         return loss, {"train_acc": (logits.argmax(1) == y[idx]).float().mean()}
 
-    hist = fit(model, _index_batches(x.shape[0], batch_size, gen, dev), loss_fn, opt,
-               epochs=epochs, scheduler=sched, scheduler_step="step", progress=progress,
-               desc="pre-train")
+    hist = fit(model, batches, loss_fn, opt, epochs=epochs, scheduler=sched,
+               scheduler_step=step_mode, progress=progress, desc="pre-train", amp=amp)
     backbone.eval()
     return hist
 
@@ -159,6 +231,23 @@ class DTCHistory:
     q: torch.Tensor | None = None
 
 
+def _gather_epoch(epoch_q: torch.Tensor) -> torch.Tensor:
+    """The epoch's ``(N, K)`` training predictions, each process having filled its own rows:
+    under ``torchrun`` the rows are averaged over the processes that filled them (a row
+    seen twice, by the sampler's padding, keeps the mean); otherwise returned as is."""
+    from cvbook.core.train import is_distributed
+
+    if not is_distributed():
+        return epoch_q
+    import torch.distributed as dist
+
+    filled = (epoch_q.sum(1, keepdim=True) > 0).to(epoch_q.dtype)
+    total, count = epoch_q.clone(), filled.clone()
+    dist.all_reduce(total)
+    dist.all_reduce(count)
+    return total / count.clamp_min(1.0)
+
+
 def predict(net: DTCNet, x: torch.Tensor, batch_size: int = 512
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(N, C, H, W)`` -> embeddings ``(N, K)`` and soft assignments ``(N, K)`` in eval
@@ -173,7 +262,7 @@ def train_dtc(net: DTCNet, x: torch.Tensor, *, mode: str = "none", epochs: int =
               ema_alpha: float = 0.6, max_shift: int = 1, noise_std: float = 0.05,
               flip: bool = False, reduction: str = "mean", freeze_bn: bool = False,
               milestones: tuple[int, ...] = (), gamma: float = 0.5,
-              y: torch.Tensor | None = None,
+              amp: bool = False, y: torch.Tensor | None = None,
               track_embeddings: bool = False, generator: torch.Generator | None = None,
               progress: bool = True) -> DTCHistory:
     """Steps 3-4: train ``net`` on the unlabelled images ``x`` ``(N, C, H, W)``, on the
@@ -209,6 +298,12 @@ def train_dtc(net: DTCNet, x: torch.Tensor, *, mode: str = "none", epochs: int =
             by ``gamma`` (the official CIFAR-100 script: 20, 40, 60, 80 and 0.5).
         freeze_bn: keep the batch-norm layers in eval mode (statistics of the
             pre-training) while training; the official code trains them (``False``).
+        amp: mixed precision on CUDA (the backbone; eqs. 1-3 run in float32).
+
+    Under ``torchrun`` each process trains on its shard of every epoch (a
+    ``DistributedSampler``, :func:`cvbook.core.fit` wraps the network in DDP); the TE
+    predictions of the epoch are summed over processes before the ensemble update, and
+    the targets are computed by every process on the whole set.
         y: optional ``(N,)`` true labels, used only to log ACC per epoch.
         track_embeddings: keep the embeddings after every epoch (for an explorer).
         generator: seeds the batch order and augmentations.
@@ -275,7 +370,8 @@ def train_dtc(net: DTCNet, x: torch.Tensor, *, mode: str = "none", epochs: int =
 
     def on_epoch_end(epoch: int, hist: History) -> None:
         if mode == "te":
-            ens.update(st["epoch_q"])
+            ens.update(_gather_epoch(st["epoch_q"]))
+            st["epoch_q"].zero_()  # every row is filled again next epoch
         q = log_epoch()
         if mode == "tep":
             ens.update(q)
@@ -299,13 +395,13 @@ def train_dtc(net: DTCNet, x: torch.Tensor, *, mode: str = "none", epochs: int =
                                 weight_decay=weight_decay)
         hist = fit(net, batches(), loss_fn, opt_w, epochs=warmup_epochs, progress=progress,
                    desc=f"DTC ({mode}) warm-up", on_epoch_end=on_warm_end,
-                   set_mode=set_mode)
+                   set_mode=set_mode, amp=amp)
     st["warm"] = False
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma) \
         if milestones else None
     main = fit(net, batches(), loss_fn, opt, epochs=epochs, progress=progress, scheduler=sched,
-               desc=f"DTC ({mode})", on_epoch_end=on_epoch_end, set_mode=set_mode)
+               desc=f"DTC ({mode})", on_epoch_end=on_epoch_end, set_mode=set_mode, amp=amp)
     hist.loss.extend(main.loss)
     for key, vals in main.metrics.items():
         hist.metrics.setdefault(key, []).extend(vals)
