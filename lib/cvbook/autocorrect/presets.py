@@ -149,7 +149,9 @@ class AutoCorrectConfig:
 
 
 PRESETS: dict[str, AutoCorrectConfig] = {
-    "cpu": AutoCorrectConfig(),
+    # 300 steps (not 600) so that the five networks of the chapter fit the CPU budget:
+    # measured on seed 0, the gain in annotation IoU is 0.211 at 300 steps, 0.218 at 400.
+    "cpu": AutoCorrectConfig(steps=300),
     # INRIA at 0.3 m: larger crops around each building, a wider network, more steps, on a
     # GPU with AMP. The paper's own training settings are not stated in the brief [verify].
     "full": AutoCorrectConfig(tile_size=512, n_train=4096, n_test=512, crop=128, width=32,
