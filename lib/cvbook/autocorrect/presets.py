@@ -72,6 +72,10 @@ class AutoCorrectConfig:
         loss_stride: the annotation-space loss samples the masks every ``loss_stride``
             pixels (a divisor of ``crop``).
         iterations: correction passes at test time.
+        n_rails: training tiles of the rail world (the symmetric case; as many test
+            tiles as ``n_test``).
+        rail_steps: training steps of each of the two rail networks (annotation- and
+            parameter-space loss).
         data_root: INRIA Aerial Image Labeling's folder (the full preset).
         real_data: the preset trains on ``data_root``, which must then be given.
         amp: mixed precision on a GPU.
@@ -96,6 +100,8 @@ class AutoCorrectConfig:
     loss_softness: float = 1.0
     loss_stride: int = 2
     iterations: int = 1
+    n_rails: int = 128
+    rail_steps: int = 300
     data_root: str | None = None
     real_data: bool = False
     amp: bool = False
@@ -130,6 +136,8 @@ class AutoCorrectConfig:
             raise ValueError(f"loss_stride must divide crop ({self.crop}), got "
                              f"{self.loss_stride}")
         check_int(self.iterations, "iterations", min_value=1)
+        check_int(self.n_rails, "n_rails", min_value=1)
+        check_int(self.rail_steps, "rail_steps", min_value=1)
         if self.real_data and self.data_root is None:
             raise ValueError("the full preset needs data_root: the folder of INRIA Aerial "
                              "Image Labeling (AerialImageDataset/ with train/images/ and "
@@ -141,7 +149,9 @@ class AutoCorrectConfig:
 
 
 PRESETS: dict[str, AutoCorrectConfig] = {
-    "cpu": AutoCorrectConfig(),
+    # 300 steps (not 600) so that the five networks of the chapter fit the CPU budget:
+    # measured on seed 0, the gain in annotation IoU is 0.211 at 300 steps, 0.218 at 400.
+    "cpu": AutoCorrectConfig(steps=300),
     # INRIA at 0.3 m: larger crops around each building, a wider network, more steps, on a
     # GPU with AMP. The paper's own training settings are not stated in the brief [verify].
     "full": AutoCorrectConfig(tile_size=512, n_train=4096, n_test=512, crop=128, width=32,
