@@ -81,8 +81,8 @@ NB ?= $(NOTEBOOKS)
 execute: venv
 	@for nb in $(NB); do \
 	  echo "== $$nb"; \
-	  (cd notebooks && ../$(BIN)/jupyter-nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 \
+	  (cd $$(dirname $$nb) && $(CURDIR)/$(BIN)/jupyter-nbconvert --to notebook --execute \
+	    --inplace --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 \
 	    $$(basename $$nb)) || exit 1; \
 	done
 	$(BIN)/python tools/build_results_page.py
