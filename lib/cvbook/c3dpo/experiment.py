@@ -24,8 +24,8 @@ from cvbook.c3dpo.model import (
     c3dpo_loss,
     center_keypoints,
     flat_depth,
-    load_keypoints_json,
     init_official_,
+    load_keypoints_json,
     tomasi_kanade,
 )
 from cvbook.c3dpo.presets import C3DPOConfig
