@@ -39,7 +39,8 @@ from cvbook.core.validate import (
 from cvbook.image.augment import random_hflip
 
 __all__ = ["RESIZE_RATIO", "RRC_RATIO", "RRC_SCALE", "TEST_RESIZE_RULES", "center_crop",
-           "center_crop_boxes", "crop_resize", "random_resized_crop", "resize_size", "sample_rrc_boxes"]
+           "center_crop_boxes", "crop_resize", "random_resized_crop", "resize_size",
+           "sample_rrc_boxes"]
 
 #: The test-time resize ratio of ImageNet pipelines: resize the shorter side to 256/224·K,
 #: crop K.
