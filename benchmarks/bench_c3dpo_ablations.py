@@ -6,16 +6,18 @@ by hand; the notebook reads the JSON it writes).
 On the puppet world of the ``cpu`` preset (the notebook's data recipe), per seed:
 
 * **deviations from the official release** (the chapter's file: seed 0), each trained
-  once beside the chapter's C3DPO with everything else equal (same seed, initial state of torch's generator, training
-  set, mini-batches, in-plane angles and Psi rotations): the release's *uncentred*
-  reprojection, the release's *initialisation*, and the release's *optimiser* (SGD, lr
-  1e-3, momentum 0.9, weight decay 5e-4, lr / 10 after 2/3 and 8/9 of the steps) for the
-  same number of steps. Each is compared with the chapter's C3DPO on the same test
-  figures: paired bootstrap 95% intervals of the difference in MPJPE best of flip and
-  stress (% of the figure's height), plus MPJPE as predicted and canonical consistency;
+  once beside the chapter's C3DPO with everything else equal (same seed, initial state of
+  torch's generator, training set, mini-batches, in-plane angles and Psi rotations): the
+  release's *uncentred* reprojection, the release's *initialisation*, and the release's
+  *optimiser* (SGD, lr 1e-3, momentum 0.9, weight decay 5e-4, lr / 10 after 2/3 and 8/9 of
+  the steps) for the same number of steps. Each is compared with the chapter's C3DPO on
+  the same test figures: paired bootstrap 95% intervals of the difference in MPJPE best
+  of flip and stress (% of the figure's height), plus MPJPE as predicted and canonical
+  consistency;
 * **a wider world** (the chapter's file: seeds 0, 1, 2; pose spread 1.5 and camera
-  elevation up to 60 degrees, against 0.7 and 30): C3DPO, C3DPO without Psi (batch-matched), rigid factorisation and flat depth,
-  their metrics and the paired intervals of the comparisons the chapter claims.
+  elevation up to 60 degrees, against 0.7 and 30): C3DPO, C3DPO without Psi
+  (batch-matched), rigid factorisation and flat depth, their metrics and the paired
+  intervals of the comparisons the chapter claims.
 
 Writes ``lib/cvbook/data/files/c3dpo_ablations.json`` (shipped with the package, so that
 the notebook reads it anywhere: ``cvbook.data.files.path("c3dpo_ablations.json")``): per
