@@ -435,10 +435,11 @@ def difference_in_differences(fix_hi: torch.Tensor, no_hi: torch.Tensor,
         fix_hi, ft_lo: ``(R, N)`` booleans, per repeat (shuffle) and test image, whether
             the fine-tuned network is right at K_test / K_train (repeat ``r`` of both).
         no_hi, no_lo: ``(N,)`` booleans, the network as trained at K_test / K_train.
-        z: a fixed quantile (the former 1.96); default (``None``): Student's t with the
-            Welch-Satterthwaite degrees of freedom of the two variance terms below
-            (``N - 1`` and ``R - 1``): with ``R = 3`` repeats and the shuffle term
-            dominant it approaches ``t_{0.975, 2} = 4.303``, not 1.96.
+        z: a fixed quantile (the former 1.96); default (``None``): with ``R > 1``,
+            Student's t with the Welch-Satterthwaite degrees of freedom of the two variance
+            terms below (``N - 1`` and ``R - 1``): with ``R = 3`` repeats and the shuffle
+            term dominant it approaches ``t_{0.975, 2} = 4.303``, not 1.96; with ``R = 1``
+            the normal quantile, as :func:`paired_difference` (the same interval).
 
     The variance is ``Var_i(d̄_i)/N + Var_r(D_r)/R``, with ``d_ri`` the per-image
     difference-in-differences, ``d̄_i`` its mean over repeats and ``D_r`` its mean over
@@ -461,7 +462,12 @@ def difference_in_differences(fix_hi: torch.Tensor, no_hi: torch.Tensor,
         terms.append(d.mean(1).var().item() / r)
         dfs.append(r - 1)
     se = math.sqrt(sum(terms))
-    q = z if z is not None else t_quantile(level, welch_satterthwaite_df(terms, dfs))
+    if z is not None:
+        q = z
+    elif r > 1:
+        q = t_quantile(level, welch_satterthwaite_df(terms, dfs))
+    else:
+        q = 1.96 if level == 0.95 else t_quantile(level)  # normal, as paired_difference
     return mean, mean - q * se, mean + q * se
 
 
