@@ -195,6 +195,67 @@ def test_make_model_seeds_the_initialisation() -> None:
         assert torch.equal(p, q)
 
 
+def test_psi_ablation_is_batch_matched() -> None:
+    """With and without Psi, training from the same generator state draws the same
+    mini-batches and in-plane angles (Psi's rotations have their own stream): the
+    generator ends in the same state, and a spy sees the same batches."""
+    world = PuppetWorld()
+    data = puppet_split(world, TINY.n_train, TINY, generator=torch.Generator().manual_seed(0))
+    seen, states = {}, {}
+    orig = c3dpo.experiment.c3dpo_loss
+    for canon in (True, False):
+        batches = []
+
+        def spy(model, y, vis, batches=batches, **kw):
+            batches.append(y.clone())
+            return orig(model, y, vis, **kw)
+
+        c3dpo.experiment.c3dpo_loss = spy
+        try:
+            g = torch.Generator().manual_seed(5)
+            train_c3dpo(TINY, data.keypoints, data.visible, canonicalise=canon, seed=0,
+                        generator=g, progress=False)
+        finally:
+            c3dpo.experiment.c3dpo_loss = orig
+        seen[canon], states[canon] = torch.stack(batches), g.get_state()
+    assert torch.equal(seen[True], seen[False]) and torch.equal(states[True], states[False])
+
+
+def test_official_initialisation_and_deviation_options() -> None:
+    """cfg.init="official" redraws every linear layer N(0, 0.01^2) with zero biases and
+    batch-norm scales U(0, 1), as the release; the options validate."""
+    m = c3dpo.make_model(C3DPOConfig(init="official", width=64, n_blocks=2), 19, seed=0)
+    lin = [x for x in m.modules() if isinstance(x, torch.nn.Linear)]
+    bns = [x for x in m.modules() if isinstance(x, torch.nn.BatchNorm1d)]
+    w = torch.cat([x.weight.detach().flatten() for x in lin])
+    assert abs(float(w.std()) - 0.01) < 0.001
+    assert all(float(x.bias.detach().abs().max()) == 0 for x in lin)
+    g = torch.cat([x.weight.detach() for x in bns])
+    assert float(g.min()) >= 0 and float(g.max()) <= 1 and abs(float(g.mean()) - 0.5) < 0.05
+    d = c3dpo.make_model(C3DPOConfig(width=64, n_blocks=2), 19, seed=0)
+    assert float(d.phi.basis.bias.detach().abs().max()) > 0  # the chapter's default differs
+    with pytest.raises(ValueError, match="init must be one of"):
+        select_preset(PRESETS, "cpu", init="xavier")
+    with pytest.raises(ValueError, match="reprojection must be one of"):
+        select_preset(PRESETS, "cpu", reprojection="centered")
+
+
+def test_uncentred_reprojection_sees_a_translation() -> None:
+    """The release compares the uncentred projection Pi R X with the centred input: a
+    constant offset of the mean shape costs nothing in the centred loss and something in
+    the uncentred one."""
+    torch.manual_seed(0)
+    m = c3dpo.C3DPO(7, 2, 16, 1, canonicalise=False).eval()
+    y = torch.randn(8, 7, 2)
+    vis = torch.ones(8, 7)
+    with torch.no_grad():
+        base = {c: c3dpo.c3dpo_loss(m, y, vis, center_reprojection=c)[0] for c in (True, False)}
+        m.phi.basis.bias.add_(torch.tensor([0.5, 0.0, 0.0]).repeat(7))  # shift every X
+        moved = {c: c3dpo.c3dpo_loss(m, y, vis, center_reprojection=c)[0] for c in (True, False)}
+    torch.testing.assert_close(moved[True], base[True], rtol=1e-5, atol=1e-6)
+    assert float(moved[False]) > float(base[False]) + 1e-3
+
+
 # ---------------------------------------------------------------------------- evaluation
 @pytest.fixture(scope="module")
 def trained():

@@ -64,6 +64,7 @@ def test_full_preset_is_the_official_configuration(tmp_path) -> None:
     assert (cfg.optimizer, cfg.lr, cfg.weight_decay) == ("sgd", 1e-3, 5e-4)
     assert cfg.steps == 90 * 1249280 // 1024 and cfg.n_rotations == 4
     assert cfg.inplane == pytest.approx(math.pi / 8) and cfg.dataset == "h36m"
+    assert (cfg.reprojection, cfg.init) == ("uncentred", "official")  # model.py's choices
     (root / "h36m_val.json").unlink()
     with pytest.raises(ValueError, match="missing: h36m_val.json"):
         select_preset(PRESETS, "full", data_root=str(root))

@@ -435,10 +435,103 @@ def test_full_presets_run_the_notebook_end_to_end(tmp_path, preset, extra):
                 "top5_ft_at_train_res", "pooled_mean_train_crops",
                 "pooled_mean_finetuned_k_test"):
         assert 0 <= side["metrics"][key] <= 1 or key.startswith("pooled"), key
+    # the claim's paired intervals are computed on the folder path too (per-image hits)
+    for key in ("diff_fixres_minus_test_res_no_ft", "diff_fixres_minus_ft_at_train_res"):
+        assert -1 <= side["metrics"][f"{key}_lo"] <= side["metrics"][key] <= 1, key
+    claim = next(c for c in side["claims"] if c["claim"].startswith("FixRes fine-tuning at"))
+    assert "lower bound" in claim["evidence"]
     # one name per number: K_train^high = K_test would repeat top1_fixres / _test_res_no_ft
     assert "top1_train_low_finetune_high" not in side["metrics"]
     if preset == "full128":
         assert "top1_train_high_test_high" in side["metrics"]
+
+
+def test_full_presets_record_paired_intervals_on_the_folder_path(tmp_path):
+    """The folder path (the full presets) records per-image hits, so the decomposition's
+    paired intervals are computed there too (not point estimates)."""
+    root = _fake_imagenet(tmp_path / "imagenet", per_class=4)
+    src = fixres.FolderSource(root, batch_size=3, workers=0)
+    torch.manual_seed(0)
+    model = ConvNet(2, widths=(8, 16))
+    curves = fixres.resolution_curves(model, src, [16, 24], finetune_ks=[16, 24], epochs=1,
+                                      lr=0.05, progress=False)
+    n = 8  # validation images
+    for key in (("no_ft", 16), ("no_ft", 24), ("ft", 16), ("ft", 24), ("ft", 24, 0)):
+        assert curves.correct[key].shape == (n,) and curves.correct[key].dtype == torch.bool
+    assert curves.no_ft[24] == pytest.approx(curves.correct[("no_ft", 24)].double().mean().item())
+    assert curves.ft[24] == pytest.approx(fixres.evaluate(curves.models[24], src, 24))
+    hits = fixres.topk_hits(model, src, 24, topk=(1, 5))
+    assert hits.shape == (n, 2) and bool(hits[:, 1].all())  # two classes: top-5 always right
+    d, lo, hi = fixres.paired_difference(curves.correct[("ft", 24)], curves.correct[("no_ft", 16)])
+    assert lo <= d <= hi
+
+
+def test_difference_in_differences_uses_student_t_for_few_repeats():
+    """With R = 3 shuffles whose variance dominates, the interval's quantile approaches
+    t_{0.975,2} = 4.303 (Welch-Satterthwaite), not 1.96; z= keeps a fixed quantile."""
+    from cvbook.metrics.intervals import t_quantile, welch_satterthwaite_df
+
+    n = 4000
+    g = torch.Generator().manual_seed(0)
+    no = torch.rand(n, generator=g) < 0.5
+    ft_lo = torch.stack([no] * 3)
+    fix_hi = torch.stack([no.clone() for _ in range(3)])
+    for r, m in enumerate((0, 40, 200)):  # shuffles differ a lot: 0, 1%, 5% more right
+        fix_hi[r, torch.nonzero(~no)[:m, 0]] = True
+    did, lo, hi = fixres.difference_in_differences(fix_hi, no, ft_lo, no)
+    d = fix_hi.double() - no.double()
+    terms = [d.mean(0).var().item() / n, d.mean(1).var().item() / 3]
+    se = sum(terms) ** 0.5
+    q = t_quantile(0.95, welch_satterthwaite_df(terms, [n - 1, 2]))
+    assert 4.0 < q < 4.303 + 1e-9
+    assert (hi - lo) / 2 == pytest.approx(q * se) and did == pytest.approx(d.mean().item())
+    _, lo_z, hi_z = fixres.difference_in_differences(fix_hi, no, ft_lo, no, z=1.96)
+    assert (hi_z - lo_z) / 2 == pytest.approx(1.96 * se)
+    assert t_quantile(0.95, 2) == pytest.approx(4.3027, abs=1e-4)
+
+
+def test_matched_shuffles_give_every_resolution_the_same_batches():
+    torch.manual_seed(0)
+    src = _tiny_source()
+    model = ConvNet(2, widths=(8, 16))
+    fixres.train(model, src, 16, epochs=1, progress=False)
+    curves = fixres.resolution_curves(model, src, [16, 24], epochs=1, lr=0.05, progress=False,
+                                      seed=3, matched_shuffles=True)
+    for k in (16, 24):  # the seed ignores K: shuffle_seed(seed, 1, r)
+        tuned, _ = fixres.fixres_finetune(model, src, k, epochs=1, lr=0.05, progress=False,
+                                          shuffle_seed=fixres.shuffle_seed(3, 1, 0))
+        a, b = tuned.state_dict(), curves.models[k].state_dict()
+        assert all(torch.allclose(a[key].float(), b[key].float(), atol=1e-6) for key in a)
+
+
+def test_test_resize_height_follows_the_official_resize():
+    """test_resize="height" (the release's Resize: the height, whatever the orientation):
+    the batched transform matches torchvision's Resize((H', W')) + CenterCrop(K) on a
+    portrait image, padding included, and the folder loader's ResizeHeight gives the
+    official shape; landscape images are unchanged."""
+    from torchvision.transforms import v2
+
+    from cvbook.data.sources import ResizeHeight
+
+    g = torch.Generator().manual_seed(0)
+    img = torch.nn.functional.interpolate(torch.rand(1, 3, 10, 8, generator=g), size=(80, 60),
+                                          mode="bilinear", align_corners=False)  # smooth
+    k = 32
+    h2, w2 = fixres.official_resize_shape((80, 60), fixres.test_resize_size(k))  # 36 x 27
+    ref = v2.CenterCrop(k)(v2.functional.resize(img, [h2, w2], antialias=True))
+    ours = fixres.test_transform(img, k, test_resize="height")
+    pad = (k - w2) // 2  # zero columns on the left (torchvision splits 5 as 2 + 3)
+    assert float(ref[..., :pad].abs().max()) == 0 and float(ours[..., :pad - 1].abs().max()) == 0
+    inner = slice(pad + 1, pad + w2 - 1)  # roi_align extends the edge by one source pixel
+    assert (ours[..., inner] - ref[..., inner]).abs().max() < 0.05
+    assert ResizeHeight(36)(torch.zeros(3, 80, 60)).shape[-2:] == (36, 27)
+    land = torch.rand(1, 3, 60, 80, generator=g)
+    assert torch.equal(fixres.test_transform(land, k, test_resize="height"),
+                       fixres.test_transform(land, k))
+    with pytest.raises(ValueError, match="test_resize must be one of"):
+        fixres.test_transform(img, k, test_resize="width")
+    with pytest.raises(ValueError, match="test_resize must be one of"):
+        select_preset(fixres.PRESETS, "cpu", test_resize="longer")
 
 
 def test_full_presets_follow_the_official_recipe():

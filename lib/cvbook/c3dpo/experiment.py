@@ -24,6 +24,7 @@ from cvbook.c3dpo.model import (
     c3dpo_loss,
     center_keypoints,
     flat_depth,
+    init_official_,
     load_keypoints_json,
     tomasi_kanade,
 )
@@ -154,12 +155,17 @@ def make_model(cfg: C3DPOConfig, n_keypoints: int, *, canonicalise: bool = True,
     """C3DPO (or, ``canonicalise=False``, the "without Psi" ablation) sized by ``cfg``.
 
     ``seed`` seeds torch's global generator before the weights are drawn, so that both
-    models of a comparison start from the same initialisation of Phi.
+    models of a comparison start from the same initialisation of Phi. ``cfg.init ==
+    "official"`` then redraws them as the release does
+    (:func:`~cvbook.c3dpo.model.init_official_`).
     """
     if seed is not None:
         torch.manual_seed(seed)
-    return C3DPO(n_keypoints, cfg.n_basis, cfg.width, cfg.n_blocks,
-                 canonicalise=canonicalise).to(device)
+    model = C3DPO(n_keypoints, cfg.n_basis, cfg.width, cfg.n_blocks,
+                  canonicalise=canonicalise)
+    if cfg.init == "official":
+        init_official_(model)
+    return model.to(device)
 
 
 def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
@@ -176,6 +182,11 @@ def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
     CPU budget), or ``"sgd"``, the official recipe (momentum 0.9, weight decay
     ``cfg.weight_decay``, learning rate / 10 after 2/3 and 8/9 of the steps).
 
+    Psi's random rotations come from their own stream, seeded by one draw from
+    ``generator`` made whether or not the model has Psi: the mini-batches and in-plane
+    angles then depend only on ``generator``'s state, so C3DPO and C3DPO without Psi
+    started from the same state see the same batches (a batch-matched ablation).
+
     Returns:
         ``(model, history)``; the model is on the data's device.
     """
@@ -186,6 +197,8 @@ def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
                        device=y.device)
     epochs = max(1, cfg.steps // STEPS_PER_EPOCH)
     per_epoch = min(cfg.steps, STEPS_PER_EPOCH)
+    rot_seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=y.device))
+    rot_gen = torch.Generator(device=y.device).manual_seed(rot_seed)
 
     def batches(epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         idx = torch.randint(0, y.shape[0], (per_epoch, cfg.batch_size),
@@ -194,7 +207,9 @@ def train_c3dpo(cfg: C3DPOConfig, y: torch.Tensor, vis: torch.Tensor, *,
 
     def loss_fn(model: C3DPO, batch: tuple[torch.Tensor, torch.Tensor]):
         return c3dpo_loss(model, *batch, eps=cfg.eps, inplane=cfg.inplane,
-                          n_rotations=cfg.n_rotations, generator=generator)
+                          n_rotations=cfg.n_rotations, generator=generator,
+                          rotation_generator=rot_gen,
+                          center_reprojection=cfg.reprojection == "centred")
 
     total = epochs * per_epoch
     if cfg.optimizer == "sgd":

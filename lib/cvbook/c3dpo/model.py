@@ -43,6 +43,7 @@ __all__ = [
     "c3dpo_loss",
     "flat_depth",
     "inplane_rotation",
+    "init_official_",
     "load_keypoints_json",
     "pseudo_huber",
     "reprojection_loss",
@@ -70,9 +71,10 @@ def _pseudo_huber(d2: torch.Tensor, eps: float) -> torch.Tensor:
     return eps * (torch.sqrt(1 + d2 / (eps * eps)) - 1)
 
 
-def _reprojection(y: torch.Tensor, y_hat: torch.Tensor, v: torch.Tensor, eps: float
-                  ) -> torch.Tensor:
-    d2 = ((_center(y, v) - _center(y_hat, v)) ** 2).sum(-1)
+def _reprojection(y: torch.Tensor, y_hat: torch.Tensor, v: torch.Tensor, eps: float,
+                  center_hat: bool = True) -> torch.Tensor:
+    y_hat = _center(y_hat, v) if center_hat else y_hat
+    d2 = ((_center(y, v) - y_hat) ** 2).sum(-1)
     return (v * _pseudo_huber(d2, eps)).sum() / v.sum().clamp_min(1)
 
 
@@ -243,9 +245,35 @@ class C3DPO(nn.Module):
         return batched_forward(self, y, v, batch_size=batch_size, fn=self.phi._factorise)
 
 
+@torch.no_grad()
+def init_official_(model: nn.Module, std: float = 0.01) -> nn.Module:
+    """Re-initialise ``model`` in place as the official release does (its ``conv1x1``
+    layers and batch norms): every linear layer's weights ``~ N(0, std^2)`` (``std`` =
+    ``weight_init_std``, 0.01) and biases 0, so the mean shape ``b`` starts at 0, and
+    every batch norm's scale ``~ U(0, 1)`` (bias 0). Draws from torch's global generator.
+    Returns ``model``.
+
+    >>> m = init_official_(C3DPO(5, 2, 16, 1))
+    >>> float(m.phi.basis.bias.abs().max()), bool((m.phi.trunk[1].weight <= 1).all())
+    (0.0, True)
+    """
+    std = check_float(std, "std", min_value=0.0, open_min=True)
+    for mod in model.modules():
+        if isinstance(mod, nn.Linear):
+            mod.weight.normal_(0.0, std)
+            if mod.bias is not None:
+                mod.bias.zero_()
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            mod.weight.uniform_(0.0, 1.0)
+            mod.bias.zero_()
+    return model
+
+
 def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float = 0.01,
                inplane: float = 0.0, n_rotations: int = 4,
-               generator: torch.Generator | None = None
+               generator: torch.Generator | None = None,
+               rotation_generator: torch.Generator | None = None,
+               center_reprojection: bool = True
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training objective ``l_re + l_can`` (Eq. 3 and 5).
 
@@ -265,7 +293,15 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
         n_rotations: random rotations ``R-hat`` per sample for ``l_can`` (4 in the
             official configuration): Psi sees ``n_rotations`` rotated copies of every
             canonical shape, and ``l_can`` is the mean over all of them and all points.
-        generator: random stream for the rotations.
+        generator: random stream for the in-plane rotations (and, without
+            ``rotation_generator``, for Psi's rotations).
+        rotation_generator: random stream for Psi's rotations ``R-hat``: a separate
+            stream keeps ``generator``'s draws (mini-batches, in-plane angles) the same
+            with and without Psi, for a batch-matched ablation.
+        center_reprojection: centre the reprojection ``Pi R X`` on its visible mean, as
+            the input is (the default); ``False`` compares the uncentred ``Pi R X`` with
+            the centred input, as the release does (its Phi must then learn to centre
+            its shapes).
 
     Returns:
         ``(loss, {"reproj": ..., "canon": ...})``.
@@ -289,12 +325,13 @@ def c3dpo_loss(model: C3DPO, y: torch.Tensor, vis: torch.Tensor, *, eps: float =
     else:
         out = phi._factorise(y, v)
         X, y_hat = out["shape"], out["y_hat"]
-    l_re = _reprojection(y, y_hat, v, eps)
+    l_re = _reprojection(y, y_hat, v, eps, center_hat=bool(center_reprojection))
     parts = {"reproj": l_re.detach()}
     loss = l_re
     if psi is not None:
         Xr = X.repeat(n_rotations, 1, 1)
-        Rr = axis_angle_to_matrix(random_axis_angle(Xr.shape[0], generator=generator,
+        g_rot = generator if rotation_generator is None else rotation_generator
+        Rr = axis_angle_to_matrix(random_axis_angle(Xr.shape[0], generator=g_rot,
                                                     device=y.device, dtype=y.dtype))
         X_back = phi._decode(psi._canonicalise(Xr @ Rr.transpose(-1, -2)))
         l_can = _pseudo_huber(((Xr - X_back) ** 2).sum(-1), eps).mean()

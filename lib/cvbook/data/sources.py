@@ -25,12 +25,18 @@ from pathlib import Path
 
 import torch
 
-from cvbook.core.validate import Shapes, check_int
+from cvbook.core.validate import Shapes, check_choice, check_int
 from cvbook.data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from cvbook.data.loaders import TensorBatches
-from cvbook.image.crops import center_crop, random_resized_crop, resize_size
+from cvbook.image.crops import (
+    TEST_RESIZE_RULES,
+    center_crop,
+    random_resized_crop,
+    resize_size,
+)
 
-__all__ = ["IMAGE_EXTENSIONS", "FolderSource", "TensorSource", "check_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "FolderSource", "ResizeHeight", "TensorSource",
+           "check_image_folder"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -47,6 +53,8 @@ class TensorSource:
         mean, std: per-channel normalisation applied after the transforms.
         train_boxes: optional ``(N, 4)`` ground-truth boxes of the training images
             (used by the apparent-size Monte Carlo of the FixRes chapter).
+        test_resize: the test transform's resize rule, ``"shorter"`` (torchvision) or
+            ``"height"`` (the FixRes release; :func:`cvbook.image.crops.center_crop`).
     """
 
     def __init__(self, train_images: torch.Tensor, train_labels: torch.Tensor,
@@ -54,7 +62,9 @@ class TensorSource:
                  batch_size: int = 128, seed: int = 0,
                  mean: Sequence[float] = (0.5, 0.5, 0.5),
                  std: Sequence[float] = (0.25, 0.25, 0.25),
-                 train_boxes: torch.Tensor | None = None) -> None:
+                 train_boxes: torch.Tensor | None = None,
+                 test_resize: str = "shorter") -> None:
+        self.test_resize = check_choice(test_resize, "test_resize", TEST_RESIZE_RULES)
         s = Shapes()
         s.check(train_images, "train_images", "N C H W", floating=True)
         s.check(train_labels, "train_labels", "N")
@@ -96,14 +106,14 @@ class TensorSource:
         if augment:
             tf = lambda x: random_resized_crop(x, k, generator=self.generator)  # noqa: E731
         else:
-            tf = lambda x: center_crop(x, k)  # noqa: E731
+            tf = lambda x: center_crop(x, k, test_resize=self.test_resize)  # noqa: E731
         return self._batches(self.train_images, self.train_labels, True, tf)
 
     def test_batches(self, k: int) -> TensorBatches:
         """Held-out batches at resolution ``k`` (test transform), in a fixed order."""
         check_int(k, "k", min_value=1)
         return self._batches(self.test_images, self.test_labels, False,
-                             lambda x: center_crop(x, k))
+                             lambda x: center_crop(x, k, test_resize=self.test_resize))
 
 
 def check_image_folder(root: str | os.PathLike, splits: Sequence[str] = ("train", "val")
@@ -158,7 +168,8 @@ class FolderSource:
     """
 
     def __init__(self, root: str | os.PathLike, *, batch_size: int = 64, workers: int = 8,
-                 seed: int = 0) -> None:
+                 seed: int = 0, test_resize: str = "shorter") -> None:
+        self.test_resize = check_choice(test_resize, "test_resize", TEST_RESIZE_RULES)
         self.classes = check_image_folder(root)
         self.root = Path(root).expanduser()
         self.num_classes = len(self.classes)
@@ -190,14 +201,38 @@ class FolderSource:
         if augment:
             tf = [v2.RandomResizedCrop(k, antialias=True), v2.RandomHorizontalFlip()]
         else:
-            tf = [v2.Resize(resize_size(k), antialias=True), v2.CenterCrop(k)]
+            tf = [self._resize(k), v2.CenterCrop(k)]
         return self._loader("train", v2.Compose(tf + self._finish()), True)
+
+    def _resize(self, k: int):
+        from torchvision.transforms import v2
+
+        if self.test_resize == "height":
+            return ResizeHeight(resize_size(k))
+        return v2.Resize(resize_size(k), antialias=True)
 
     def test_batches(self, k: int):
         from torchvision.transforms import v2
 
         check_int(k, "k", min_value=1)
-        tf = [v2.Resize(resize_size(k), antialias=True), v2.CenterCrop(k)]
+        tf = [self._resize(k), v2.CenterCrop(k)]
         return self._loader("val", v2.Compose(tf + self._finish()), False)
+
+
+class ResizeHeight:
+    """Resize an image so that its **height** is ``size`` and its aspect is kept (width
+    ``int(size·W/H)``), whatever its orientation: the FixRes release's test-time
+    ``Resize`` (``imnet_finetune/transforms.py``, ``largest=False``). torchvision's
+    ``Resize(int)`` sets the shorter side instead; the two differ on portrait images.
+    A picklable callable for ``v2.Compose`` (DataLoader workers)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = check_int(size, "size", min_value=1)
+
+    def __call__(self, img):
+        from torchvision.transforms.v2 import functional as TF
+
+        h, w = TF.get_size(img)
+        return TF.resize(img, [self.size, int(self.size * w / h)], antialias=True)
 
 

@@ -64,6 +64,7 @@ from cvbook.fixres.finetune import (  # noqa: F401
     shuffle_seed,
     split_at_last_bn,
     topk_accuracy,
+    topk_hits,
     train,
     trunk_features,
 )

@@ -103,24 +103,37 @@ def _eval_shard(loader: Any) -> Any:
                       collate_fn=loader.collate_fn)
 
 
-@torch.no_grad()
 def topk_accuracy(model: nn.Module, source, k: int, *, topk: Sequence[int] = (1, 5),
                   amp: bool = False) -> dict[int, float]:
     """Top-``t`` accuracies (``t`` in ``topk``) on the held-out split with the test
     transform at resolution ``k``: ``{t: accuracy}`` (the paper reports top-1 and top-5).
 
     The model is evaluated in eval mode and its mode restored. Under ``torchrun`` each
-    process evaluates its own share of a folder's validation set and the counts are
-    summed (so every process returns the accuracy on the whole set). ``t`` larger than
-    the number of classes counts every sample as correct.
+    process evaluates its own share of a folder's validation set and the shares are
+    gathered (:func:`topk_hits`), so every process returns the accuracy on the whole set.
+    ``t`` larger than the number of classes counts every sample as correct.
+    """
+    hits = topk_hits(model, source, k, topk=topk, amp=amp)
+    ts = sorted(set(topk))
+    return dict(zip(ts, hits.double().mean(0).tolist()))
+
+
+@torch.no_grad()
+def topk_hits(model: nn.Module, source, k: int, *, topk: Sequence[int] = (1, 5),
+              amp: bool = False) -> torch.Tensor:
+    """Per test image, whether the label is among the top ``t`` predictions, for each
+    ``t`` in ``topk``: ``(N, T)`` bool on the CPU, in the order of the held-out split (the
+    test transform at resolution ``k``), for paired intervals (:func:`paired_difference`).
+
+    Under ``torchrun`` each process evaluates its own share (samples ``rank, rank + W,
+    ...``) and the shares are gathered, so every process returns the whole ``(N, T)``.
     """
     k = check_int(k, "k", min_value=1)
     topk = sorted({check_int(t, "topk[i]", min_value=1) for t in topk})
     if not topk:
         raise ValueError("topk must list at least one value")
     dev = next(model.parameters()).device
-    correct = torch.zeros(len(topk), device=dev)
-    total = torch.zeros((), device=dev)
+    parts = []
     with eval_mode(model):
         for x, y in _eval_shard(source.test_batches(k)):
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
@@ -128,17 +141,27 @@ def topk_accuracy(model: nn.Module, source, k: int, *, topk: Sequence[int] = (1,
                 logits = model(x)
             top = logits.topk(min(topk[-1], logits.shape[1]), dim=1).indices  # (N, T)
             hit = top == y[:, None]
-            correct += torch.stack([hit[:, :t].any(1).sum() for t in topk]).float()
-            total += y.shape[0]
+            parts.append(torch.stack([hit[:, :t].any(1) for t in topk], 1))
+    hits = torch.cat(parts).cpu()
     from cvbook.core.train import is_distributed
 
     if is_distributed():
         import torch.distributed as dist
 
-        dist.all_reduce(correct)
-        dist.all_reduce(total)
-    n = total.item()  # the one host sync; counts are exact in float32 below 2**24
-    return {t: c / n for t, c in zip(topk, correct.tolist())}
+        world = dist.get_world_size()
+        shares: list = [None] * world
+        dist.all_gather_object(shares, hits)
+        full = torch.zeros(sum(s.shape[0] for s in shares), len(topk), dtype=torch.bool)
+        for r, share in enumerate(shares):
+            full[r::world] = share
+        hits = full
+    return hits
+
+
+def _accuracies(hits: torch.Tensor) -> tuple[float, float]:
+    """Top-1 and top-5 accuracies from :func:`topk_hits` ``(N, 2)`` (topk ``(1, 5)``)."""
+    acc = hits.double().mean(0).tolist()
+    return acc[0], acc[1]
 
 
 def evaluate(model: nn.Module, source, k: int, *, amp: bool = False) -> float:
@@ -261,7 +284,8 @@ def trunk_features(trunk: nn.Module, source: TensorSource, k: int, *, split: str
     """The frozen trunk's output on every image of ``split`` (``"train"`` or ``"test"``)
     of a :class:`TensorSource`, prepared with the test transform at resolution ``k`` and
     the source's normalisation, in the split's order: ``(N, C, k/2^s, k/2^s)``. The
-    trunk runs in eval mode with its BatchNorms folded into the convolutions."""
+    trunk runs in eval mode with its BatchNorms folded into the convolutions; the test
+    transform follows the source's ``test_resize`` rule."""
     check_choice(split, "split", ("train", "test"))
     k = check_int(k, "k", min_value=1)
     images = source.train_images if split == "train" else source.test_images
@@ -269,7 +293,8 @@ def trunk_features(trunk: nn.Module, source: TensorSource, k: int, *, split: str
     with eval_mode(trunk):
         net = _fold_batchnorms(trunk) if isinstance(trunk, nn.Sequential) else trunk
         for i in range(0, images.shape[0], batch_size):
-            x = center_crop(images[i:i + batch_size], k)
+            x = center_crop(images[i:i + batch_size], k,
+                            test_resize=getattr(source, "test_resize", "shorter"))
             out.append(net((x - source.mean) / source.std))
     return torch.cat(out)
 
@@ -399,21 +424,29 @@ def shuffle_seed(seed: int, k: int, repeat: int = 0) -> int:
 
 def difference_in_differences(fix_hi: torch.Tensor, no_hi: torch.Tensor,
                               ft_lo: torch.Tensor, no_lo: torch.Tensor,
-                              z: float = 1.96) -> tuple[float, float, float]:
+                              z: float | None = None, level: float = 0.95
+                              ) -> tuple[float, float, float]:
     """``(FixRes@K_test − noFT@K_test) − (FT@K_train − noFT@K_train)``: what the
     fine-tuning gains at the test resolution beyond what the same fine-tuning gains at the
-    train resolution, with a 95% interval that counts both the test images and the
-    fine-tunings' shuffles: ``(did, low, high)``.
+    train resolution, with an interval (coverage ``level``) that counts both the test
+    images and the fine-tunings' shuffles: ``(did, low, high)``.
 
     Args:
         fix_hi, ft_lo: ``(R, N)`` booleans, per repeat (shuffle) and test image, whether
             the fine-tuned network is right at K_test / K_train (repeat ``r`` of both).
         no_hi, no_lo: ``(N,)`` booleans, the network as trained at K_test / K_train.
+        z: a fixed quantile (the former 1.96); default (``None``): with ``R > 1``,
+            Student's t with the Welch-Satterthwaite degrees of freedom of the two variance
+            terms below (``N - 1`` and ``R - 1``): with ``R = 3`` repeats and the shuffle
+            term dominant it approaches ``t_{0.975, 2} = 4.303``, not 1.96; with ``R = 1``
+            the normal quantile, as :func:`paired_difference` (the same interval).
 
     The variance is ``Var_i(d̄_i)/N + Var_r(D_r)/R``, with ``d_ri`` the per-image
     difference-in-differences, ``d̄_i`` its mean over repeats and ``D_r`` its mean over
     images (a conservative sum: the first term already holds part of the second).
     """
+    from cvbook.metrics.intervals import t_quantile, welch_satterthwaite_df
+
     check_tensor(fix_hi, "fix_hi", ndim=2)
     r, n = fix_hi.shape
     check_tensor(ft_lo, "ft_lo", shape=(r, n))
@@ -422,11 +455,20 @@ def difference_in_differences(fix_hi: torch.Tensor, no_hi: torch.Tensor,
     d = ((fix_hi.double().cpu() - no_hi.double().cpu())
          - (ft_lo.double().cpu() - no_lo.double().cpu()))  # (R, N)
     mean = d.mean().item()
-    var = d.mean(0).var().item() / n if n > 1 else float("inf")
+    if n < 2:
+        return mean, -math.inf, math.inf
+    terms, dfs = [d.mean(0).var().item() / n], [n - 1]
     if r > 1:
-        var += d.mean(1).var().item() / r
-    se = math.sqrt(var)
-    return mean, mean - z * se, mean + z * se
+        terms.append(d.mean(1).var().item() / r)
+        dfs.append(r - 1)
+    se = math.sqrt(sum(terms))
+    if z is not None:
+        q = z
+    elif r > 1:
+        q = t_quantile(level, welch_satterthwaite_df(terms, dfs))
+    else:
+        q = 1.96 if level == 0.95 else t_quantile(level)  # normal, as paired_difference
+    return mean, mean - q * se, mean + q * se
 
 
 def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
@@ -434,7 +476,7 @@ def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
                       lr: float = 1e-3, lr_step: int | None = None,
                       momentum: float = 0.9, weight_decay: float = 1e-4, amp: bool = False,
                       progress: bool = True, seed: int = 0, repeats: int = 1,
-                      repeat_ks: Sequence[int] = ()) -> Curves:
+                      repeat_ks: Sequence[int] = (), matched_shuffles: bool = False) -> Curves:
     """The paper's key figure: top-1 at every ``K_test`` in ``ks`` without fine-tuning,
     and after the FixRes fine-tuning at each resolution of ``finetune_ks`` (default:
     all of ``ks``), tested at that resolution. Fine-tuning at ``K_train`` itself is the
@@ -447,7 +489,16 @@ def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
     other resolutions were fine-tuned before it. At the resolutions of ``repeat_ks`` the
     fine-tuning is repeated over ``repeats`` shuffles (``r = 0 .. repeats-1``; the
     per-image correctness of repeat ``r`` is ``correct[("ft", K, r)]``, repeat 0 is also
-    ``ft[K]`` and ``correct[("ft", K)]``).
+    ``ft[K]`` and ``correct[("ft", K)]``). With ``matched_shuffles`` the seed ignores ``K``
+    (:func:`shuffle_seed` ``(seed, 1, r)`` at every resolution): repeat ``r`` of every
+    fine-tuning sees the same images in the same mini-batches, so that FixRes at K_test
+    and its control at K_train differ only in the resolution (batch-matched).
+
+    On a folder source (the full presets) every fine-tuning draws its batches from the
+    folder's own seeded loader (already the same order at every resolution), runs once
+    (``repeats`` is not used: each is a full fine-tuning on ImageNet) and ``correct`` holds
+    the per-image top-1 hits of the sweep and of the fine-tuned networks (keys
+    ``("no_ft", K)``, ``("ft", K)`` and ``("ft", K, 0)``), for the same paired intervals.
     """
     repeats = check_int(repeats, "repeats", min_value=1)
     seed = check_int(seed, "seed", min_value=0)
@@ -476,7 +527,8 @@ def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
                                                lr_step=lr_step, momentum=momentum,
                                                weight_decay=weight_decay, progress=False,
                                                features=z_train,
-                                               shuffle_seed=shuffle_seed(seed, k, r))
+                                               shuffle_seed=shuffle_seed(
+                                                   seed, 1 if matched_shuffles else k, r))
                     _, thead = split_at_last_bn(tuned)  # type: ignore[misc]
                     with eval_mode(thead), torch.no_grad():
                         hit = thead(z_test).argmax(1) == source.test_labels
@@ -487,14 +539,16 @@ def resolution_curves(model: nn.Module, source, ks: Sequence[int], *,
                         out.models[k] = tuned
             continue
         if k in ks:
-            acc = topk_accuracy(model, source, k, amp=amp)
-            out.no_ft[k], out.top5_no_ft[k] = acc[1], acc[5]
+            hits = topk_hits(model, source, k, amp=amp)
+            out.no_ft[k], out.top5_no_ft[k] = _accuracies(hits)
+            out.correct[("no_ft", k)] = hits[:, 0]
         if k in fks:
             tuned, _ = fixres_finetune(model, source, k, epochs=epochs, lr=lr, lr_step=lr_step,
                                        momentum=momentum, weight_decay=weight_decay, amp=amp,
                                        progress=progress)
-            acc = topk_accuracy(tuned, source, k, amp=amp)
-            out.ft[k], out.top5_ft[k] = acc[1], acc[5]
+            hits = topk_hits(tuned, source, k, amp=amp)
+            out.ft[k], out.top5_ft[k] = _accuracies(hits)
+            out.correct[("ft", k)] = out.correct[("ft", k, 0)] = hits[:, 0]
             out.models[k] = tuned
     if not top5:
         out.top5_no_ft, out.top5_ft = {}, {}

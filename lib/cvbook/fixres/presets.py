@@ -65,6 +65,11 @@ class FixResConfig:
         finetune_ks: the resolutions fine-tuned for the accuracy-vs-K_test figure
             (``None``: all of ``k_tests``; the full presets fine-tune at ``k_train`` (the
             control) and ``finetune_k`` only: each is a pass of ImageNet per epoch).
+        test_resize: the resize of every test and fine-tuning transform: ``"shorter"``
+            (torchvision's ``Resize(int)``, the shorter side; the default) or ``"height"``
+            (the FixRes release's own ``Resize``, which sets the height whatever the
+            orientation, ``imnet_finetune/transforms.py``); they differ on portrait
+            images only (:func:`cvbook.image.crops.center_crop_boxes`).
     """
 
     data: str = "scenes"
@@ -96,11 +101,13 @@ class FixResConfig:
     finetune_ks: tuple[int, ...] | None = None
     amp: bool = False
     workers: int = 8
+    test_resize: str = "shorter"
 
     def validate(self) -> None:
         check_choice(self.data, "data", ("scenes", "folder"))
         check_choice(self.arch, "arch", ("convnet", "resnet50"))
         check_choice(self.global_pool, "global_pool", ("avg", "max"))
+        check_choice(self.test_resize, "test_resize", ("shorter", "height"))
         check_choice(self.base, "base", ("zoo", "train", "torchvision"))
         check_choice(self.base_high, "base_high", ("zoo", "train", "torchvision"))
         if self.data == "folder" and not self.data_root:
@@ -261,7 +268,7 @@ def build_source(cfg: FixResConfig, *, seed: int = 0, device: torch.device | str
     """The data of ``cfg``: synthetic scenes on ``device`` or the user's image folder."""
     if cfg.data == "folder":
         return FolderSource(cfg.data_root, batch_size=cfg.batch_size,  # type: ignore[arg-type]
-                            workers=cfg.workers, seed=seed)
+                            workers=cfg.workers, seed=seed, test_resize=cfg.test_resize)
     from cvbook.data.scenes import SceneConfig, make_scenes
 
     world = SceneConfig(image_size=cfg.image_size, classes=cfg.classes, clutter=cfg.clutter,
@@ -270,5 +277,5 @@ def build_source(cfg: FixResConfig, *, seed: int = 0, device: torch.device | str
     te = make_scenes(cfg.n_test, world, seed=2 * seed + 1, device=device)
     return TensorSource(tr.images, tr.labels, te.images, te.labels,
                         num_classes=world.num_classes, batch_size=cfg.batch_size, seed=seed,
-                        train_boxes=tr.boxes)
+                        train_boxes=tr.boxes, test_resize=cfg.test_resize)
 

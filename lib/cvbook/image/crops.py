@@ -28,15 +28,28 @@ import math
 
 import torch
 
-from cvbook.core.validate import Shapes, check_float, check_int, check_range, check_tensor
+from cvbook.core.validate import (
+    Shapes,
+    check_choice,
+    check_float,
+    check_int,
+    check_range,
+    check_tensor,
+)
 from cvbook.image.augment import random_hflip
 
-__all__ = ["RESIZE_RATIO", "RRC_RATIO", "RRC_SCALE", "center_crop", "center_crop_boxes",
-           "crop_resize", "random_resized_crop", "resize_size", "sample_rrc_boxes"]
+__all__ = ["RESIZE_RATIO", "RRC_RATIO", "RRC_SCALE", "TEST_RESIZE_RULES", "center_crop",
+           "center_crop_boxes", "crop_resize", "random_resized_crop", "resize_size",
+           "sample_rrc_boxes"]
 
 #: The test-time resize ratio of ImageNet pipelines: resize the shorter side to 256/224·K,
 #: crop K.
 RESIZE_RATIO = 256 / 224
+#: How the test transform resizes before the centre crop: ``"shorter"`` sets the shorter
+#: side to ``int(s·K)`` (torchvision's ``Resize(int)``); ``"height"`` sets the height and
+#: keeps the aspect (the FixRes release's own ``Resize``, ``largest=False``), so a portrait
+#: image's *longer* side is set and ``CenterCrop(K)`` pads its sides with zeros.
+TEST_RESIZE_RULES = ("shorter", "height")
 #: torchvision's RandomResizedCrop defaults.
 RRC_SCALE = (0.08, 1.0)
 RRC_RATIO = (3 / 4, 4 / 3)
@@ -107,18 +120,35 @@ def sample_rrc_boxes(n: int, height: int, width: int, *,
 
 def center_crop_boxes(n: int, height: int, width: int, k: int, *,
                       resize_ratio: float = RESIZE_RATIO,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
+                      device: torch.device | str = "cpu",
+                      test_resize: str = "shorter") -> torch.Tensor:
     """The region of the original image that ``Resize(int(s·K)) + CenterCrop(K)`` keeps,
-    with torchvision's rounding, as ``(n, 4)`` boxes in original pixel-edge coordinates."""
+    with torchvision's rounding, as ``(n, 4)`` boxes in original pixel-edge coordinates.
+
+    ``test_resize`` (:data:`TEST_RESIZE_RULES`): ``"shorter"`` (torchvision) or
+    ``"height"`` (the FixRes release). Where the resized image is smaller than ``K``,
+    the box reaches outside the image, as ``CenterCrop``'s zero padding does (centred
+    with torchvision's split of the padding, the extra pixel after the image).
+
+    >>> center_crop_boxes(1, 40, 30, 16, test_resize="height")  # 40x30 -> 18x13: pad 1 + 2
+    tensor([[-2.3077,  2.2222, 34.6154, 37.7778]])
+    """
     k = check_int(k, "k", min_value=1)
     height = check_int(height, "height", min_value=1)
     width = check_int(width, "width", min_value=1)
+    check_choice(test_resize, "test_resize", TEST_RESIZE_RULES)
     size = resize_size(k, resize_ratio)
-    short, long_ = (height, width) if height <= width else (width, height)
-    new_short, new_long = size, int(size * long_ / short)
-    new_h, new_w = (new_short, new_long) if height <= width else (new_long, new_short)
-    top = int(round((new_h - k) / 2.0))
-    left = int(round((new_w - k) / 2.0))
+    if test_resize == "height":
+        new_h, new_w = size, int(size * width / height)
+    else:
+        short, long_ = (height, width) if height <= width else (width, height)
+        new_short, new_long = size, int(size * long_ / short)
+        new_h, new_w = (new_short, new_long) if height <= width else (new_long, new_short)
+
+    def offset(new: int) -> int:  # torchvision's CenterCrop: crop, or pad (left = diff//2)
+        return int(round((new - k) / 2.0)) if new >= k else -((k - new) // 2)
+
+    top, left = offset(new_h), offset(new_w)
     sy, sx = height / new_h, width / new_w
     box = torch.tensor([left * sx, top * sy, (left + k) * sx, (top + k) * sy],
                        dtype=torch.float32, device=device)
@@ -179,9 +209,17 @@ def random_resized_crop(images: torch.Tensor, k: int, *,
 
 
 def center_crop(images: torch.Tensor, k: int, *,
-                resize_ratio: float = RESIZE_RATIO) -> torch.Tensor:
-    """``Resize(int(s·K)) + CenterCrop(K)``, batched: ``(N, C, H, W) -> (N, C, k, k)``."""
+                resize_ratio: float = RESIZE_RATIO, test_resize: str = "shorter"
+                ) -> torch.Tensor:
+    """``Resize(int(s·K)) + CenterCrop(K)``, batched: ``(N, C, H, W) -> (N, C, k, k)``.
+
+    ``test_resize``: which side ``Resize`` sets, ``"shorter"`` (torchvision's
+    ``Resize(int)``) or ``"height"`` (the FixRes release's ``Resize``); see
+    :func:`center_crop_boxes`. Padding (a resized side shorter than ``k``) is zero, as
+    ``CenterCrop``'s, except within one source pixel of the image's edge, where
+    ``roi_align`` extends the edge."""
     check_tensor(images, "images", shape="N C H W", floating=True)
     n, _, h, w = images.shape
     return crop_resize(images, center_crop_boxes(n, h, w, k, resize_ratio=resize_ratio,
-                                                 device=images.device), k)
+                                                 device=images.device,
+                                                 test_resize=test_resize), k)
